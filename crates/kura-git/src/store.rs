@@ -1,0 +1,299 @@
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use sha2::{Digest, Sha256};
+use tokio::process::Command;
+
+use crate::{io_err, GitError, Result};
+
+/// The two smart-HTTP services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GitService {
+    UploadPack,
+    ReceivePack,
+}
+
+impl GitService {
+    pub fn from_name(s: &str) -> Option<GitService> {
+        match s {
+            "git-upload-pack" => Some(GitService::UploadPack),
+            "git-receive-pack" => Some(GitService::ReceivePack),
+            _ => None,
+        }
+    }
+    /// `git-upload-pack` / `git-receive-pack`, as in URLs and content types.
+    pub fn name(self) -> &'static str {
+        match self {
+            GitService::UploadPack => "git-upload-pack",
+            GitService::ReceivePack => "git-receive-pack",
+        }
+    }
+    fn subcommand(self) -> &'static str {
+        match self {
+            GitService::UploadPack => "upload-pack",
+            GitService::ReceivePack => "receive-pack",
+        }
+    }
+}
+
+/// How to run one service request.
+pub struct ServiceRequest<'a> {
+    pub repo_id: i64,
+    pub service: GitService,
+    pub advertise_refs: bool,
+    /// The client's `Git-Protocol` header, already validated.
+    pub protocol: Option<&'a str>,
+    /// Extra environment for hooks (the push policy).
+    pub hook_env: Vec<(&'static str, String)>,
+}
+
+/// Repositories under one root, named by id: `<root>/ab/cd/<id>.git`.
+#[derive(Debug, Clone)]
+pub struct RepoStore {
+    root: PathBuf,
+    hooks_dir: PathBuf,
+    git_home: PathBuf,
+    hook_exe: PathBuf,
+}
+
+const HOOK_NAMES: [&str; 1] = ["pre-receive"];
+
+impl RepoStore {
+    /// Prepares `<data_dir>/repositories`, the hook directory and an empty HOME for git.
+    /// `hook_exe` is the `kura` binary the hook shims run.
+    pub fn open(data_dir: &Path, hook_exe: PathBuf) -> Result<RepoStore> {
+        let store = RepoStore {
+            root: data_dir.join("repositories"),
+            hooks_dir: data_dir.join("hooks"),
+            git_home: data_dir.join("git-home"),
+            hook_exe,
+        };
+        for dir in [&store.root, &store.root.join("tmp"), &store.git_home] {
+            std::fs::create_dir_all(dir)
+                .map_err(io_err(format!("cannot create {}", dir.display())))?;
+        }
+        store.write_hooks()?;
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of repository `id`. Only the id decides it, never a name.
+    pub fn path_of(&self, id: i64) -> PathBuf {
+        let digest = hex::encode(Sha256::digest(id.to_string().as_bytes()));
+        self.root
+            .join(&digest[0..2])
+            .join(&digest[2..4])
+            .join(format!("{id}.git"))
+    }
+
+    /// The shims are static: the binary comes from `KURA_HOOK_EXE` in the push's environment,
+    /// so replicas sharing this folder never fight over its content.
+    fn write_hooks(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.hooks_dir).map_err(io_err(format!(
+            "cannot create {}",
+            self.hooks_dir.display()
+        )))?;
+        for name in HOOK_NAMES {
+            let path = self.hooks_dir.join(name);
+            let body = format!("#!/bin/sh\nexec \"$KURA_HOOK_EXE\" hook {name}\n");
+            if std::fs::read_to_string(&path).ok().as_deref() != Some(body.as_str()) {
+                let tmp = self
+                    .hooks_dir
+                    .join(format!(".{name}.{}", std::process::id()));
+                std::fs::write(&tmp, &body)
+                    .map_err(io_err(format!("cannot write {}", tmp.display())))?;
+                set_executable(&tmp)?;
+                std::fs::rename(&tmp, &path)
+                    .map_err(io_err(format!("cannot write {}", path.display())))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A `git` command with the hardened environment: nothing inherited but PATH, no system or
+    /// global config, an empty HOME, and Kura's hooks.
+    pub fn git(&self) -> Command {
+        let mut cmd = Command::new("git");
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
+            .env("HOME", &self.git_home)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_TERMINAL_PROMPT", "0")
+            .env("LC_ALL", "C")
+            .arg("-c")
+            .arg(format!("core.hooksPath={}", self.hooks_dir.display()))
+            .args([
+                "-c",
+                "safe.directory=*",
+                "-c",
+                "receive.fsckObjects=true",
+                "-c",
+                "uploadpack.allowFilter=true",
+                "-c",
+                "uploadpack.allowAnySHA1InWant=false",
+                "-c",
+                "core.logAllRefUpdates=false",
+            ])
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    /// The `git upload-pack|receive-pack --stateless-rpc` child for one HTTP request; stdin,
+    /// stdout and stderr are piped.
+    pub fn service(&self, req: &ServiceRequest<'_>) -> Command {
+        let mut cmd = self.git();
+        cmd.arg(req.service.subcommand()).arg("--stateless-rpc");
+        if req.advertise_refs {
+            cmd.arg("--advertise-refs");
+        }
+        cmd.arg(self.path_of(req.repo_id));
+        if let Some(p) = req.protocol {
+            cmd.env("GIT_PROTOCOL", p);
+        }
+        cmd.env("KURA_HOOK_EXE", &self.hook_exe);
+        for (k, v) in &req.hook_env {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Creates an empty bare repository for `id`, atomically: built in `tmp/`, then renamed.
+    pub async fn create(&self, id: i64, default_branch: &str) -> Result<()> {
+        let final_path = self.path_of(id);
+        if final_path.exists() {
+            return Err(GitError::Io {
+                what: format!(
+                    "repository directory {} already exists",
+                    final_path.display()
+                ),
+                source: std::io::ErrorKind::AlreadyExists.into(),
+            });
+        }
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("new-{id}-{}", std::process::id()));
+        let _ = tokio::fs::remove_dir_all(&tmp).await;
+        let out = self
+            .git()
+            .args(["init", "--bare", "--quiet", "--template="])
+            .arg(format!("--initial-branch={default_branch}"))
+            .arg(&tmp)
+            .output()
+            .await
+            .map_err(io_err("cannot run git init"))?;
+        if !out.status.success() {
+            return Err(GitError::Git {
+                what: "init".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        if let Some(parent) = final_path.parent() {
+            tokio::fs::create_dir_all(parent)
+                .await
+                .map_err(io_err(format!("cannot create {}", parent.display())))?;
+        }
+        tokio::fs::rename(&tmp, &final_path)
+            .await
+            .map_err(io_err(format!(
+                "cannot move repository to {}",
+                final_path.display()
+            )))?;
+        Ok(())
+    }
+
+    /// Points HEAD at another branch (the repository's default branch).
+    pub async fn set_head(&self, id: i64, branch: &str) -> Result<()> {
+        let out = self
+            .git()
+            .arg("--git-dir")
+            .arg(self.path_of(id))
+            .args(["symbolic-ref", "HEAD"])
+            .arg(format!("refs/heads/{branch}"))
+            .output()
+            .await
+            .map_err(io_err("cannot run git symbolic-ref"))?;
+        if !out.status.success() {
+            return Err(GitError::Git {
+                what: "symbolic-ref".into(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes repository `id`: first moved aside (so a half-deleted tree is never served), then
+    /// deleted.
+    pub async fn remove(&self, id: i64) -> Result<()> {
+        let path = self.path_of(id);
+        if !path.exists() {
+            return Ok(());
+        }
+        let aside = self
+            .root
+            .join("tmp")
+            .join(format!("deleted-{id}-{}", std::process::id()));
+        tokio::fs::rename(&path, &aside)
+            .await
+            .map_err(io_err(format!("cannot move {} aside", path.display())))?;
+        tokio::fs::remove_dir_all(&aside)
+            .await
+            .map_err(io_err(format!("cannot remove {}", aside.display())))?;
+        Ok(())
+    }
+
+    /// For readiness: the root is a directory we can write to.
+    pub async fn check_writable(&self) -> Result<()> {
+        let probe = self
+            .root
+            .join("tmp")
+            .join(format!(".ready-{}", std::process::id()));
+        tokio::fs::write(&probe, b"ok")
+            .await
+            .map_err(io_err(format!("cannot write to {}", self.root.display())))?;
+        let _ = tokio::fs::remove_file(&probe).await;
+        Ok(())
+    }
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(io_err(format!("cannot make {} executable", path.display())))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_path: &Path) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_depend_on_id_only() {
+        let store = RepoStore {
+            root: PathBuf::from("/data/repositories"),
+            hooks_dir: PathBuf::from("/data/hooks"),
+            git_home: PathBuf::from("/data/git-home"),
+            hook_exe: PathBuf::from("/bin/kura"),
+        };
+        let p = store.path_of(1);
+        // sha256("1") = 6b86b273...
+        assert_eq!(p, PathBuf::from("/data/repositories/6b/86/1.git"));
+        assert_ne!(store.path_of(2), p);
+    }
+}

@@ -1,0 +1,186 @@
+//! The application: shared state, the router with its layers, health endpoints, and `serve`
+//! with graceful shutdown.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use axum::extract::State;
+use axum::http::{HeaderName, Request, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use tokio::sync::OwnedMutexGuard;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::config::{parse_net, Config};
+use crate::error::HttpError;
+use crate::netguard::NetGuard;
+use crate::ops::Ops;
+use crate::throttle::Throttle;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ops: Ops,
+    pub config: Arc<Config>,
+    pub throttle: Arc<Throttle>,
+    pub net: Arc<NetGuard>,
+    pub push_locks: Arc<PushLocks>,
+}
+
+impl AppState {
+    pub fn new(ops: Ops, config: Config) -> AppState {
+        let nets = |v: &[String]| v.iter().filter_map(|c| parse_net(c).ok()).collect();
+        AppState {
+            throttle: Arc::new(Throttle::new(
+                config.auth_max_failures,
+                config.auth_failure_window,
+            )),
+            net: Arc::new(NetGuard::new(
+                nets(&config.allowed_cidrs),
+                nets(&config.trusted_proxies),
+            )),
+            push_locks: Arc::new(PushLocks::default()),
+            config: Arc::new(config),
+            ops,
+        }
+    }
+}
+
+/// One async lock per repository, for pushes within this process.
+#[derive(Default)]
+pub struct PushLocks {
+    locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl PushLocks {
+    pub async fn lock(&self, repo_id: i64) -> OwnedMutexGuard<()> {
+        let m = {
+            let mut map = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            // Drop locks nobody holds or waits for, so the map stays small.
+            map.retain(|_, m| Arc::strong_count(m) > 1);
+            map.entry(repo_id).or_default().clone()
+        };
+        m.lock_owned().await
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+pub fn router(state: AppState) -> Router {
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(|req: &Request<_>| {
+            let id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+        })
+        .on_request(())
+        .on_response(DefaultOnResponse::new().level(Level::INFO));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .merge(crate::git_http::routes())
+        .nest("/api/v1", crate::api::routes())
+        .fallback(|| async {
+            HttpError::not_found(
+                "not found: Kura serves git at /NAMESPACE/REPOSITORY.git and its API under /api/v1",
+            )
+        })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::netguard::guard,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if let Err(e) = state.ops.db.ping().await {
+        tracing::warn!(error = %e, "not ready: database");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the database does not answer\n",
+        );
+    }
+    if let Err(e) = state.ops.store.check_writable().await {
+        tracing::warn!(error = %e, "not ready: storage");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: the repository folder is not writable\n",
+        );
+    }
+    (StatusCode::OK, "ready\n")
+}
+
+/// Binds, prints `kura: listening on http://ADDR` on stdout, serves until SIGTERM/SIGINT, then
+/// lets in-flight requests finish within the configured grace.
+pub async fn serve(state: AppState) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&state.config.listen)
+        .await
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot listen on {}: {e}; choose another address with --listen or KURA_LISTEN",
+                    state.config.listen
+                ),
+            )
+        })?;
+    let addr = listener.local_addr()?;
+    let grace = state.config.shutdown_grace;
+    let app = router(state);
+    println!("kura: listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+    let (tx, mut rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = rx.wait_for(|v| *v).await;
+    });
+    let mut task = tokio::spawn(async move { server.await });
+    tokio::select! {
+        r = &mut task => return r.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+        _ = shutdown_signal() => {}
+    }
+    tracing::info!(grace = ?grace, "shutting down: no new connections, waiting for requests in flight");
+    let _ = tx.send(true);
+    match tokio::time::timeout(grace, &mut task).await {
+        Ok(r) => r.unwrap_or_else(|e| Err(std::io::Error::other(e)))?,
+        Err(_) => {
+            tracing::warn!(grace = ?grace, "requests still running after the grace period; stopping them");
+            task.abort();
+        }
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

@@ -1,0 +1,244 @@
+//! The one `Config`: defaults -> `kura.toml` -> `KURA_*` environment -> command-line flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Deserializer, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    #[serde(deserialize_with = "lenient_string")]
+    pub listen: String,
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub database_url: Option<String>,
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub admin_password: Option<String>,
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub public_url: Option<String>,
+    pub allow_anonymous_read: bool,
+    #[serde(deserialize_with = "string_list")]
+    pub allowed_cidrs: Vec<String>,
+    #[serde(deserialize_with = "string_list")]
+    pub trusted_proxies: Vec<String>,
+    pub auth_max_failures: u32,
+    #[serde(with = "duration")]
+    pub auth_failure_window: Duration,
+    #[serde(with = "duration")]
+    pub shutdown_grace: Duration,
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("./kura-data"),
+            listen: "127.0.0.1:3000".into(),
+            database_url: None,
+            admin_password: None,
+            public_url: None,
+            allow_anonymous_read: true,
+            allowed_cidrs: Vec::new(),
+            trusted_proxies: Vec::new(),
+            auth_max_failures: 10,
+            auth_failure_window: Duration::from_secs(300),
+            shutdown_grace: Duration::from_secs(30),
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+/// Flags given on the command line; they win over everything else.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {0}")]
+pub struct ConfigError(String);
+
+impl Config {
+    pub fn load(over: &Overrides) -> Result<Config, ConfigError> {
+        let file = over
+            .config_file
+            .clone()
+            .or_else(|| std::env::var_os("KURA_CONFIG").map(PathBuf::from));
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match &file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError(format!(
+                    "the config file {} does not exist; create it or drop --config/KURA_CONFIG",
+                    path.display()
+                )))
+            }
+            Some(path) => fig = fig.merge(Toml::file(path)),
+            None if Path::new("kura.toml").exists() => fig = fig.merge(Toml::file("kura.toml")),
+            None => {}
+        }
+        fig = fig.merge(Env::prefixed("KURA_").ignore(&["CONFIG", "HOOK_EXE", "HOOK_POLICY"]));
+        let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        if let Some(d) = &over.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(l) = &over.listen {
+            cfg.listen = l.clone();
+        }
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for c in self.allowed_cidrs.iter().chain(&self.trusted_proxies) {
+            parse_net(c).map_err(ConfigError)?;
+        }
+        if self.auth_max_failures == 0 {
+            return Err(ConfigError("auth_max_failures must be at least 1".into()));
+        }
+        Ok(())
+    }
+
+    /// The database URL, defaulting to SQLite in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) if !u.is_empty() => u.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("kura.db").display()),
+        }
+    }
+
+    /// The base URL printed in clone URLs.
+    pub fn public_url(&self, bound: Option<&str>) -> String {
+        match &self.public_url {
+            Some(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
+            _ => format!("http://{}", bound.unwrap_or(&self.listen)),
+        }
+    }
+
+    /// TOML with secrets replaced, for `kura config`.
+    pub fn redacted_toml(&self) -> String {
+        let mut c = self.clone();
+        c.database_url = Some(kura_db::redact_url(&self.database_url()));
+        if c.admin_password.is_some() {
+            c.admin_password = Some("***".into());
+        }
+        toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+    }
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address.
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not a network: write it as 10.0.0.0/8 or 10.1.2.3"))
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scalar {
+    S(String),
+    I(i64),
+    F(f64),
+    B(bool),
+}
+
+impl Scalar {
+    fn into_string(self) -> String {
+        match self {
+            Scalar::S(s) => s,
+            Scalar::I(i) => i.to_string(),
+            Scalar::F(f) => f.to_string(),
+            Scalar::B(b) => b.to_string(),
+        }
+    }
+}
+
+/// Environment values look like numbers sometimes (a numeric password): keep them as text.
+fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(Scalar::deserialize(d)?.into_string())
+}
+
+fn lenient_opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(Option::<Scalar>::deserialize(d)?.map(Scalar::into_string))
+}
+
+/// A list in TOML, or a comma-separated string in the environment.
+fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum L {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match L::deserialize(d)? {
+        L::One(s) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        L::Many(v) => v,
+    })
+}
+
+/// `"30s"`, `"5m"` (humantime), or a number of seconds.
+mod duration {
+    use super::Scalar;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        match Scalar::deserialize(d)? {
+            Scalar::I(i) if i >= 0 => Ok(Duration::from_secs(i as u64)),
+            Scalar::S(s) => humantime::parse_duration(s.trim()).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{s:?} is not a duration ({e}): write it as 30s, 5m or 1h"
+                ))
+            }),
+            _ => Err(serde::de::Error::custom(
+                "expected a duration such as 30s, 5m or 1h",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_hides_secrets() {
+        let c = Config {
+            database_url: Some("postgres://kura:hunter2@db/kura".into()),
+            admin_password: Some("s3cret".into()),
+            ..Config::default()
+        };
+        let t = c.redacted_toml();
+        assert!(!t.contains("hunter2") && !t.contains("s3cret"), "{t}");
+        assert!(t.contains("postgres://kura:***@db/kura"), "{t}");
+    }
+
+    #[test]
+    fn nets_parse() {
+        assert!(parse_net("10.0.0.0/8").is_ok());
+        assert!(parse_net("127.0.0.1").is_ok());
+        assert!(parse_net("::1").is_ok());
+        assert!(parse_net("ten").is_err());
+    }
+}

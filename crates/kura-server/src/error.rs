@@ -1,0 +1,116 @@
+//! One error type for HTTP answers: a status, a message that says what to do, and the format
+//! the client reads (plain text for git, which prints it as `remote:` lines; JSON for the API).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::ops::OpsError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug)]
+pub struct HttpError {
+    pub status: StatusCode,
+    pub message: String,
+    pub format: Format,
+    pub challenge: bool,
+    pub retry_after: Option<u64>,
+}
+
+impl HttpError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> HttpError {
+        HttpError {
+            status,
+            message: message.into(),
+            format: Format::Text,
+            challenge: false,
+            retry_after: None,
+        }
+    }
+    pub fn json(mut self) -> HttpError {
+        self.format = Format::Json;
+        self
+    }
+    pub fn in_format(mut self, format: Format) -> HttpError {
+        self.format = format;
+        self
+    }
+    /// `401` with the Basic challenge that makes git ask for credentials.
+    pub fn unauthorized(message: impl Into<String>) -> HttpError {
+        let mut e = HttpError::new(StatusCode::UNAUTHORIZED, message);
+        e.challenge = true;
+        e
+    }
+    pub fn not_found(message: impl Into<String>) -> HttpError {
+        HttpError::new(StatusCode::NOT_FOUND, message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> HttpError {
+        HttpError::new(StatusCode::FORBIDDEN, message)
+    }
+    pub fn bad_request(message: impl Into<String>) -> HttpError {
+        HttpError::new(StatusCode::BAD_REQUEST, message)
+    }
+    pub fn internal(detail: impl std::fmt::Display) -> HttpError {
+        // The detail goes to the log; the client gets a request id to quote.
+        tracing::error!(error = %detail, "internal error");
+        HttpError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Kura hit an internal error; try again, and if it persists give the administrator the x-request-id of this response",
+        )
+    }
+}
+
+impl From<OpsError> for HttpError {
+    fn from(e: OpsError) -> HttpError {
+        match e {
+            OpsError::Invalid(m) => HttpError::bad_request(m),
+            OpsError::NotFound(m) => HttpError::not_found(m),
+            OpsError::Conflict(m) => HttpError::new(StatusCode::CONFLICT, m),
+            OpsError::Forbidden(m) => HttpError::forbidden(m),
+            OpsError::Internal(m) => HttpError::internal(m),
+        }
+    }
+}
+
+impl From<kura_db::DbError> for HttpError {
+    fn from(e: kura_db::DbError) -> HttpError {
+        HttpError::from(OpsError::from(e))
+    }
+}
+
+impl IntoResponse for HttpError {
+    fn into_response(self) -> Response {
+        let mut resp = match self.format {
+            Format::Text => {
+                let mut r = format!("{}\n", self.message).into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                r
+            }
+            Format::Json => {
+                axum::Json(serde_json::json!({ "error": self.message })).into_response()
+            }
+        };
+        *resp.status_mut() = self.status;
+        let h = resp.headers_mut();
+        if self.challenge {
+            h.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"Kura\""),
+            );
+        }
+        if let Some(s) = self.retry_after {
+            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
+                h.insert(header::RETRY_AFTER, v);
+            }
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        resp
+    }
+}

@@ -1,0 +1,429 @@
+//! Smart HTTP: `info/refs`, `git-upload-pack`, `git-receive-pack`. Each request runs one
+//! `git ... --stateless-rpc` child, streaming the body in and its output out; the child dies
+//! with the response (client gone: response dropped: child killed).
+
+use std::io;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
+use futures_util::{stream, Stream, StreamExt, TryStreamExt};
+use kura_db::{Repo, Role};
+use kura_git::hook::POLICY_ENV;
+use kura_git::policy::{ProtectedBranch, PushPolicy};
+use kura_git::{GitService, ServiceRequest};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Child;
+use tokio::sync::OwnedMutexGuard;
+use tokio_util::io::{ReaderStream, StreamReader};
+use tower_http::decompression::RequestDecompressionLayer;
+use tracing::Instrument;
+
+use crate::app::AppState;
+use crate::auth::{self, Caller};
+use crate::error::HttpError;
+use crate::names;
+use crate::netguard::ClientIp;
+use crate::ops::Actor;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/{ns}/{repo}/info/refs", get(info_refs))
+        .route(
+            "/{ns}/{repo}/git-upload-pack",
+            post(upload_pack).layer(RequestDecompressionLayer::new()),
+        )
+        .route(
+            "/{ns}/{repo}/git-receive-pack",
+            post(receive_pack).layer(RequestDecompressionLayer::new()),
+        )
+}
+
+#[derive(serde::Deserialize)]
+struct InfoRefsQuery {
+    service: Option<String>,
+}
+
+/// The repository, the authenticated caller and their effective role, once access is granted.
+struct Access {
+    repo: Repo,
+    actor: Option<Actor>,
+    role: Role,
+}
+
+fn need(service: GitService) -> Role {
+    match service {
+        GitService::UploadPack => Role::Read,
+        GitService::ReceivePack => Role::Write,
+    }
+}
+
+/// Looks the repository up and checks the caller may run `service` on it. A repository the
+/// caller may not see answers like a missing one.
+async fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: ClientIp,
+    ns: &str,
+    repo: &str,
+    service: GitService,
+) -> Result<Access, HttpError> {
+    let repo_name = repo.strip_suffix(".git").unwrap_or(repo);
+    names::validate("namespace", ns)
+        .and_then(|_| names::validate("repository", repo_name))
+        .map_err(HttpError::bad_request)?;
+    let caller = auth::authenticate(state, headers, ip.0).await?;
+    let found = state.ops.db.repo_by_name(ns, repo_name).await?;
+    let needed = need(service);
+    let (actor, full_role) = match (&caller, &found) {
+        (_, None) => (caller_actor(&caller), None),
+        (Caller::Anonymous, Some(r)) => {
+            let anon = (r.is_public && state.config.allow_anonymous_read).then_some(Role::Read);
+            (None, anon)
+        }
+        (Caller::User(a), Some(r)) => (Some(a.clone()), state.ops.role_of(&a.user, r).await?),
+    };
+    let Some(repo) = found else {
+        return Err(hidden(&caller));
+    };
+    let Some(full_role) = full_role else {
+        return Err(hidden(&caller));
+    };
+    let role = actor
+        .as_ref()
+        .map(|a| a.cap(full_role))
+        .unwrap_or(full_role);
+    if role >= needed {
+        return Ok(Access { repo, actor, role });
+    }
+    let name = repo.full_name();
+    let verb = match service {
+        GitService::UploadPack => "reading",
+        GitService::ReceivePack => "pushing",
+    };
+    Err(match &actor {
+        None => HttpError::unauthorized(format!(
+            "{verb} {name} needs you to sign in: give your user name and password or token"
+        )),
+        Some(a) if full_role >= needed => HttpError::forbidden(format!(
+            "this token has scope {} but {verb} {name} needs {needed}; create a token with --scope {needed}",
+            a.scope.map(|s| s.as_str()).unwrap_or("?")
+        )),
+        Some(_) => HttpError::forbidden(format!(
+            "you have {full_role} access to {name} but {verb} needs {needed}; ask an admin of {name} for {needed} access"
+        )),
+    })
+}
+
+fn caller_actor(c: &Caller) -> Option<Actor> {
+    match c {
+        Caller::User(a) => Some(a.clone()),
+        Caller::Anonymous => None,
+    }
+}
+
+/// Missing and hidden look the same: a challenge for anonymous callers, 404 for users.
+fn hidden(caller: &Caller) -> HttpError {
+    match caller {
+        Caller::Anonymous => HttpError::unauthorized(
+            "authentication required: give your user name and password or token",
+        ),
+        Caller::User(_) => {
+            HttpError::not_found("repository not found: check the URL, or ask its owner for access")
+        }
+    }
+}
+
+/// `Git-Protocol` reaches git only when it is a list of `key[=value]` made of safe characters.
+fn git_protocol(headers: &HeaderMap) -> Result<Option<String>, HttpError> {
+    let Some(v) = headers.get("git-protocol") else {
+        return Ok(None);
+    };
+    let bad = || HttpError::bad_request("invalid Git-Protocol header: expected e.g. version=2");
+    let s = v.to_str().map_err(|_| bad())?;
+    let safe = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let ok = s.len() <= 256
+        && s.split(':').all(|item| match item.split_once('=') {
+            Some((k, v)) => safe(k) && safe(v),
+            None => safe(item),
+        });
+    if ok {
+        Ok(Some(s.to_string()))
+    } else {
+        Err(bad())
+    }
+}
+
+async fn info_refs(
+    State(state): State<AppState>,
+    Path((ns, repo)): Path<(String, String)>,
+    Query(q): Query<InfoRefsQuery>,
+    Extension(ip): Extension<ClientIp>,
+    headers: HeaderMap,
+) -> Result<Response, HttpError> {
+    let service = q
+        .service
+        .as_deref()
+        .and_then(GitService::from_name)
+        .ok_or_else(|| {
+            HttpError::forbidden(
+                "Kura speaks only Git's smart HTTP protocol: use git 1.7 or later (?service=git-upload-pack or git-receive-pack)",
+            )
+        })?;
+    let access = authorize(&state, &headers, ip, &ns, &repo, service).await?;
+    let protocol = git_protocol(&headers)?;
+    let v2 = service == GitService::UploadPack
+        && protocol
+            .as_deref()
+            .is_some_and(|p| p.split(':').any(|i| i == "version=2"));
+    let req = ServiceRequest {
+        repo_id: access.repo.id,
+        service,
+        advertise_refs: true,
+        protocol: protocol.as_deref(),
+        hook_env: Vec::new(),
+    };
+    let mut child = spawn(&state, &req)?;
+    drop(child.stdin.take());
+    // Protocol v2 starts with the capability advertisement; v0 with the service banner.
+    let preamble = if v2 {
+        Bytes::new()
+    } else {
+        let line = format!("# service={}\n", service.name());
+        Bytes::from(format!("{:04x}{line}0000", line.len() + 4))
+    };
+    let body = stream::once(async move { Ok::<_, io::Error>(preamble) })
+        .chain(child_output(child, None, service));
+    Ok(git_response(
+        &format!("application/x-{}-advertisement", service.name()),
+        Body::from_stream(body),
+    ))
+}
+
+async fn upload_pack(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    ip: Extension<ClientIp>,
+    req: Request,
+) -> Result<Response, HttpError> {
+    rpc(state, path, ip, req, GitService::UploadPack).await
+}
+
+async fn receive_pack(
+    state: State<AppState>,
+    path: Path<(String, String)>,
+    ip: Extension<ClientIp>,
+    req: Request,
+) -> Result<Response, HttpError> {
+    rpc(state, path, ip, req, GitService::ReceivePack).await
+}
+
+async fn rpc(
+    State(state): State<AppState>,
+    Path((ns, repo)): Path<(String, String)>,
+    Extension(ip): Extension<ClientIp>,
+    req: Request,
+    service: GitService,
+) -> Result<Response, HttpError> {
+    let (parts, body) = req.into_parts();
+    let access = authorize(&state, &parts.headers, ip, &ns, &repo, service).await?;
+    let expected = format!("application/x-{}-request", service.name());
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if content_type != expected {
+        return Err(HttpError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("expected Content-Type {expected}; this URL is for git clients"),
+        ));
+    }
+    let protocol = git_protocol(&parts.headers)?;
+    let mut hook_env = Vec::new();
+    let mut guard = None;
+    if service == GitService::ReceivePack {
+        let policy = push_policy(&state, &access).await?;
+        let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
+        hook_env.push((POLICY_ENV, json));
+        // One push at a time per repository in this process: the hook then sees current refs.
+        guard = Some(state.push_locks.lock(access.repo.id).await);
+    }
+    tracing::info!(
+        repo = %access.repo.full_name(),
+        service = service.name(),
+        user = access.actor.as_ref().map(|a| a.user.name.as_str()).unwrap_or("-"),
+        role = %access.role,
+        "git request"
+    );
+    let req = ServiceRequest {
+        repo_id: access.repo.id,
+        service,
+        advertise_refs: false,
+        protocol: protocol.as_deref(),
+        hook_env,
+    };
+    let mut child = spawn(&state, &req)?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut reader = StreamReader::new(body.into_data_stream().map_err(io::Error::other));
+        tokio::spawn(
+            async move {
+                if let Err(e) = tokio::io::copy(&mut reader, &mut stdin).await {
+                    tracing::info!(error = %e, "request body ended early");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+    Ok(git_response(
+        &format!("application/x-{}-result", service.name()),
+        Body::from_stream(child_output(child, guard, service)),
+    ))
+}
+
+async fn push_policy(state: &AppState, access: &Access) -> Result<PushPolicy, HttpError> {
+    let protected = state
+        .ops
+        .protections(&access.repo)
+        .await?
+        .into_iter()
+        .map(|p| ProtectedBranch {
+            pattern: p.pattern,
+            allow_push: p.allow_push,
+        })
+        .collect();
+    Ok(PushPolicy {
+        repo: access.repo.full_name(),
+        pusher: access
+            .actor
+            .as_ref()
+            .map(|a| a.user.name.clone())
+            .unwrap_or_default(),
+        pusher_is_admin: access.role >= Role::Admin,
+        default_branch: access.repo.default_branch.clone(),
+        protected,
+    })
+}
+
+fn spawn(state: &AppState, req: &ServiceRequest<'_>) -> Result<Child, HttpError> {
+    let mut child = state.ops.store.service(req).spawn().map_err(|e| {
+        HttpError::internal(format!("cannot start git {}: {e}", req.service.name()))
+    })?;
+    if let Some(stderr) = child.stderr.take() {
+        tokio::spawn(
+            async move {
+                let mut lines = BufReader::new(stderr).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    tracing::warn!(git_stderr = %line, "git said");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+    Ok(child)
+}
+
+/// The child's stdout as a body stream. At EOF the child is reaped and its status logged; if
+/// the stream is dropped first (client gone), `kill_on_drop` ends the child.
+fn child_output(
+    mut child: Child,
+    guard: Option<OwnedMutexGuard<()>>,
+    service: GitService,
+) -> impl Stream<Item = io::Result<Bytes>> {
+    let stdout = child.stdout.take();
+    let span = tracing::Span::current();
+    let out = match stdout {
+        Some(s) => ReaderStream::with_capacity(s, 64 * 1024).left_stream(),
+        None => stream::empty().right_stream(),
+    };
+    struct State<S> {
+        out: S,
+        child: Child,
+        _guard: Option<OwnedMutexGuard<()>>,
+        span: tracing::Span,
+    }
+    stream::unfold(
+        Some(State {
+            out,
+            child,
+            _guard: guard,
+            span,
+        }),
+        move |st| async move {
+            let mut st = st?;
+            match st.out.next().await {
+                Some(item) => Some((item, Some(st))),
+                None => {
+                    let status =
+                        tokio::time::timeout(Duration::from_secs(60), st.child.wait()).await;
+                    log_exit(&st.span, service, status);
+                    None
+                }
+            }
+        },
+    )
+}
+
+fn log_exit(
+    span: &tracing::Span,
+    service: GitService,
+    status: Result<io::Result<ExitStatus>, tokio::time::error::Elapsed>,
+) {
+    let _e = span.enter();
+    match status {
+        Ok(Ok(s)) if s.success() => {}
+        Ok(Ok(s)) => {
+            tracing::warn!(service = service.name(), status = %s, "git exited with an error")
+        }
+        Ok(Err(e)) => tracing::warn!(service = service.name(), error = %e, "cannot wait for git"),
+        Err(_) => tracing::warn!(
+            service = service.name(),
+            "git did not exit after its output ended; killed"
+        ),
+    }
+}
+
+fn git_response(content_type: &str, body: Body) -> Response {
+    let mut resp = Response::new(body);
+    let h = resp.headers_mut();
+    if let Ok(v) = HeaderValue::from_str(content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, max-age=0, must-revalidate"),
+    );
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn git_protocol_is_validated() {
+        let mut h = HeaderMap::new();
+        assert_eq!(git_protocol(&h).unwrap(), None);
+        h.insert("git-protocol", HeaderValue::from_static("version=2"));
+        assert_eq!(git_protocol(&h).unwrap().as_deref(), Some("version=2"));
+        h.insert(
+            "git-protocol",
+            HeaderValue::from_static("version=2:object-format=sha1"),
+        );
+        assert!(git_protocol(&h).is_ok());
+        for bad in ["version=2;rm -rf", "version=2\tx", "a==b", "version=", ":"] {
+            h.insert("git-protocol", HeaderValue::from_str(bad).unwrap());
+            assert!(git_protocol(&h).is_err(), "{bad}");
+        }
+    }
+}

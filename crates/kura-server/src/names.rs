@@ -1,0 +1,95 @@
+//! Names of users, groups and repositories. They never become paths (directories come from
+//! ids); the rules keep URLs unambiguous and names readable.
+
+const RESERVED: [&str; 10] = [
+    "api", "healthz", "readyz", "metrics", "static", "login", "logout", "settings", "new",
+    "explore",
+];
+
+const RULES: &str = "names are 1-100 characters of A-Z a-z 0-9 . _ -, must not start with . or -, \
+                     contain .., or end in .git";
+
+/// `kind` is "user", "group", "namespace" or "repository", for the message.
+pub fn validate(kind: &str, name: &str) -> Result<(), String> {
+    let ok_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    let bad = name.is_empty()
+        || name.len() > 100
+        || !ok_chars
+        || name.starts_with('.')
+        || name.starts_with('-')
+        || name.contains("..")
+        || name.to_ascii_lowercase().ends_with(".git");
+    if bad {
+        let shown: String = name.chars().take(40).collect();
+        let ell = if name.chars().count() > 40 { "..." } else { "" };
+        return Err(format!("invalid {kind} name {shown:?}{ell}: {RULES}"));
+    }
+    if kind != "repository" && RESERVED.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "{name:?} is reserved and cannot be a {kind} name; choose another"
+        ));
+    }
+    Ok(())
+}
+
+/// Splits `NS/NAME` (a trailing `.git` is accepted and dropped) and validates both parts.
+pub fn split_full(full: &str) -> Result<(String, String), String> {
+    let full = full.trim().trim_matches('/');
+    let full = full.strip_suffix(".git").unwrap_or(full);
+    let Some((ns, name)) = full.split_once('/') else {
+        return Err(format!(
+            "{full:?} is not a repository name: write it as NAMESPACE/NAME, e.g. team/app"
+        ));
+    };
+    validate("namespace", ns)?;
+    validate("repository", name)?;
+    Ok((ns.to_string(), name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_plain_names() {
+        for n in ["app", "my-app", "App_2.0", "a", &"x".repeat(100)] {
+            assert!(validate("repository", n).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn refuses_bad_names() {
+        for n in [
+            "",
+            ".hidden",
+            "-flag",
+            "a..b",
+            "..",
+            "a/b",
+            "a b",
+            "a%2f",
+            "x.git",
+            "ümlaut",
+            &"x".repeat(101),
+            "a\0b",
+        ] {
+            let e = validate("repository", n).unwrap_err();
+            assert!(e.contains("invalid repository name"), "{e}");
+        }
+        assert!(validate("user", "api").unwrap_err().contains("reserved"));
+        assert!(validate("repository", "api").is_ok());
+    }
+
+    #[test]
+    fn splits_full_names() {
+        assert_eq!(
+            split_full("team/app.git").unwrap(),
+            ("team".to_string(), "app".to_string())
+        );
+        assert!(split_full("app").is_err());
+        assert!(split_full("a/b/c").is_err());
+        assert!(split_full("../etc").is_err());
+    }
+}

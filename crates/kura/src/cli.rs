@@ -1,0 +1,158 @@
+//! The command line (clap derive).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "kura", version, about = "Kura, a private Git server")]
+pub struct Cli {
+    /// Configuration file (default: ./kura.toml when it exists)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Data folder: repositories and the SQLite database (env KURA_DATA_DIR)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the server
+    Serve {
+        /// Address to listen on, e.g. 0.0.0.0:3000 (env KURA_LISTEN)
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Print the effective configuration, secrets redacted
+    Config,
+    /// Manage users
+    #[command(subcommand)]
+    User(UserCmd),
+    /// Manage access tokens
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Manage groups
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Manage repositories
+    #[command(subcommand)]
+    Repo(RepoCmd),
+    /// Give a user a role on one repository
+    Grant {
+        /// NAMESPACE/NAME
+        full_name: String,
+        user: String,
+        /// read, write or admin
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a user's grant on a repository
+    Revoke { full_name: String, user: String },
+    /// Protect branches: no force-push, no deletion, only allowed pushers
+    Protect {
+        /// NAMESPACE/NAME
+        full_name: String,
+        /// Branch name or glob, e.g. main or release/*
+        pattern: String,
+        /// Who may push (repeatable); without it, repository admins
+        #[arg(long = "allow-push", value_name = "USER")]
+        allow_push: Vec<String>,
+    },
+    /// Remove a branch protection
+    Unprotect { full_name: String, pattern: String },
+    /// Run by git during pushes
+    #[command(hide = true)]
+    Hook { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum UserCmd {
+    /// Create a user (a random password is printed when --password-stdin is not given)
+    Add {
+        name: String,
+        /// Make the user a site admin
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from stdin
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List,
+    /// Set a new password (random and printed when --password-stdin is not given)
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Lock a user out: password and tokens stop working
+    Disable { name: String },
+    /// Let a disabled user back in
+    Enable { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; it is printed once on stdout
+    Create {
+        user: String,
+        /// read, write or admin
+        #[arg(long)]
+        scope: String,
+        /// Lifetime, e.g. 90d or 12h (default: no expiry)
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<humantime::Duration>,
+        /// A label to recognise it by
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List a user's tokens
+    List { user: String },
+    /// Delete a token
+    Revoke { id: i64 },
+}
+
+#[derive(Subcommand)]
+pub enum GroupCmd {
+    /// Create a group namespace
+    Add { name: String },
+    /// Manage group members
+    #[command(subcommand)]
+    Member(MemberCmd),
+}
+
+#[derive(Subcommand)]
+pub enum MemberCmd {
+    /// Add a member or change their role
+    Add {
+        group: String,
+        user: String,
+        /// read, write or admin
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a member
+    Remove { group: String, user: String },
+}
+
+#[derive(Subcommand)]
+pub enum RepoCmd {
+    /// Create a repository
+    Create {
+        /// NAMESPACE/NAME
+        full_name: String,
+        /// Readable by everyone
+        #[arg(long)]
+        public: bool,
+        #[arg(long, value_name = "BRANCH")]
+        default_branch: Option<String>,
+    },
+    /// List repositories
+    List,
+    /// Delete a repository and its data
+    Delete { full_name: String },
+    /// Rename or move a repository (metadata only)
+    Rename { full_name: String, new_name: String },
+}

@@ -1,0 +1,310 @@
+//! The `kura` binary: parses the command line, loads the configuration and calls into
+//! `kura-server` (serve, ops) or `kura-git` (hooks). It holds no logic of its own.
+
+mod cli;
+
+use std::io::{IsTerminal, Read};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use kura_server::{Config, LogFormat, Ops, Overrides};
+
+use cli::{Cli, Command, GroupCmd, MemberCmd, RepoCmd, TokenCmd, UserCmd};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Hooks run inside a push: no config, no database, no runtime.
+    if let Command::Hook { name } = &cli.command {
+        return match name.as_str() {
+            "pre-receive" => ExitCode::from(kura_git::hook::pre_receive() as u8),
+            other => {
+                eprintln!("error: unknown hook {other:?}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("KURA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match config.log_format {
+        LogFormat::Json => builder.json().with_current_span(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+async fn open(config: &Config) -> Result<Ops> {
+    let url = config.database_url();
+    let db = kura_db::Db::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", kura_db::redact_url(&url)))?;
+    let exe = std::env::current_exe().context("cannot find the kura binary's own path")?;
+    let store = kura_git::RepoStore::open(&config.data_dir, exe).with_context(|| {
+        format!(
+            "cannot prepare the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    Ok(Ops::new(db, store))
+}
+
+fn read_stdin_password() -> Result<String> {
+    let mut s = String::new();
+    std::io::stdin()
+        .read_to_string(&mut s)
+        .context("cannot read the password from stdin")?;
+    let pw = s.trim_end_matches(['\n', '\r']).to_string();
+    if pw.is_empty() {
+        anyhow::bail!("no password on stdin: pipe it in, e.g. echo 'long password' | kura user add NAME --password-stdin");
+    }
+    Ok(pw)
+}
+
+fn fmt_time(t: Option<i64>) -> String {
+    match t {
+        None => "-".into(),
+        Some(t) => humantime::format_rfc3339_seconds(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.max(0) as u64),
+        )
+        .to_string(),
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let overrides = Overrides {
+        config_file: cli.config.clone(),
+        data_dir: cli.data_dir.clone(),
+        listen: match &cli.command {
+            Command::Serve { listen } => listen.clone(),
+            _ => None,
+        },
+    };
+    let config = Config::load(&overrides)?;
+    match cli.command {
+        Command::Serve { .. } => {
+            init_logging(&config, "info,sqlx=warn,tower_http=info");
+            let ops = open(&config).await?;
+            if let Some(pw) = ops
+                .bootstrap_admin(config.admin_password.as_deref())
+                .await?
+            {
+                println!("kura: created user admin with password {pw}");
+                println!("kura: this password is shown only once; change it with: kura user passwd admin");
+            }
+            let db = ops.db.clone();
+            let state = kura_server::AppState::new(ops, config);
+            kura_server::serve(state).await?;
+            db.close().await;
+        }
+        Command::Config => {
+            print!("{}", config.redacted_toml());
+        }
+        command => {
+            init_logging(&config, "warn,sqlx=error");
+            let ops = open(&config).await?;
+            admin(&ops, &config, command).await?;
+            ops.db.close().await;
+        }
+    }
+    Ok(())
+}
+
+async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
+    match command {
+        Command::User(UserCmd::Add {
+            name,
+            admin,
+            password_stdin,
+        }) => {
+            let pw = password_stdin.then(read_stdin_password).transpose()?;
+            let (user, generated) = ops.add_user(&name, pw, admin).await?;
+            eprintln!(
+                "created user {}{}",
+                user.name,
+                if admin { " (site admin)" } else { "" }
+            );
+            if let Some(pw) = generated {
+                eprintln!("its password, shown only once:");
+                println!("{pw}");
+            }
+        }
+        Command::User(UserCmd::List) => {
+            println!("{:<24} {:<6} {:<9} CREATED", "NAME", "ADMIN", "DISABLED");
+            for u in ops.db.list_users().await? {
+                println!(
+                    "{:<24} {:<6} {:<9} {}",
+                    u.name,
+                    if u.is_admin { "yes" } else { "no" },
+                    if u.disabled { "yes" } else { "no" },
+                    fmt_time(Some(u.created_at))
+                );
+            }
+        }
+        Command::User(UserCmd::Passwd {
+            name,
+            password_stdin,
+        }) => {
+            let pw = password_stdin.then(read_stdin_password).transpose()?;
+            let generated = ops.set_password(&name, pw).await?;
+            eprintln!("password of {name} changed");
+            if let Some(pw) = generated {
+                eprintln!("the new password, shown only once:");
+                println!("{pw}");
+            }
+        }
+        Command::User(UserCmd::Disable { name }) => {
+            ops.set_disabled(&name, true).await?;
+            eprintln!("{name} is disabled: its password and tokens no longer work");
+        }
+        Command::User(UserCmd::Enable { name }) => {
+            ops.set_disabled(&name, false).await?;
+            eprintln!("{name} is enabled");
+        }
+        Command::Token(TokenCmd::Create {
+            user,
+            scope,
+            expires_in,
+            name,
+        }) => {
+            let (token, rec) = ops
+                .create_token(&user, &scope, expires_in.map(Into::into), name.as_deref())
+                .await?;
+            eprintln!(
+                "token {} for {user}, scope {}, expires {}; it is shown only once:",
+                rec.id,
+                rec.scope,
+                fmt_time(rec.expires_at)
+            );
+            println!("{token}");
+        }
+        Command::Token(TokenCmd::List { user }) => {
+            println!(
+                "{:<6} {:<16} {:<6} {:<21} {:<21} CREATED",
+                "ID", "NAME", "SCOPE", "EXPIRES", "LAST USED"
+            );
+            for t in ops.list_tokens(&user).await? {
+                println!(
+                    "{:<6} {:<16} {:<6} {:<21} {:<21} {}",
+                    t.id,
+                    t.name,
+                    t.scope,
+                    fmt_time(t.expires_at),
+                    fmt_time(t.last_used_at),
+                    fmt_time(Some(t.created_at))
+                );
+            }
+        }
+        Command::Token(TokenCmd::Revoke { id }) => {
+            ops.revoke_token(id).await?;
+            eprintln!("token {id} revoked");
+        }
+        Command::Group(GroupCmd::Add { name }) => {
+            ops.add_group(&name).await?;
+            eprintln!("created group {name}");
+        }
+        Command::Group(GroupCmd::Member(MemberCmd::Add { group, user, role })) => {
+            ops.set_member(&group, &user, &role).await?;
+            eprintln!("{user} is now {role} in {group}");
+        }
+        Command::Group(GroupCmd::Member(MemberCmd::Remove { group, user })) => {
+            ops.remove_member(&group, &user).await?;
+            eprintln!("{user} removed from {group}");
+        }
+        Command::Repo(RepoCmd::Create {
+            full_name,
+            public,
+            default_branch,
+        }) => {
+            let repo = ops
+                .create_repo(&full_name, public, default_branch.as_deref())
+                .await?;
+            eprintln!(
+                "created {} repository {} (default branch {})",
+                if repo.is_public { "public" } else { "private" },
+                repo.full_name(),
+                repo.default_branch
+            );
+            println!("{}/{}.git", config.public_url(None), repo.full_name());
+        }
+        Command::Repo(RepoCmd::List) => {
+            println!(
+                "{:<40} {:<8} {:<16} CREATED",
+                "REPOSITORY", "PUBLIC", "DEFAULT BRANCH"
+            );
+            for r in ops.list_repos().await? {
+                println!(
+                    "{:<40} {:<8} {:<16} {}",
+                    r.full_name(),
+                    if r.is_public { "yes" } else { "no" },
+                    r.default_branch,
+                    fmt_time(Some(r.created_at))
+                );
+            }
+        }
+        Command::Repo(RepoCmd::Delete { full_name }) => {
+            let repo = ops.delete_repo(&full_name).await?;
+            eprintln!("deleted {} and its data", repo.full_name());
+        }
+        Command::Repo(RepoCmd::Rename {
+            full_name,
+            new_name,
+        }) => {
+            let repo = ops.rename_repo(&full_name, &new_name).await?;
+            eprintln!("renamed {full_name} to {}", repo.full_name());
+        }
+        Command::Grant {
+            full_name,
+            user,
+            role,
+        } => {
+            ops.grant(&full_name, &user, &role).await?;
+            eprintln!("{user} has {role} access to {full_name}");
+        }
+        Command::Revoke { full_name, user } => {
+            ops.revoke(&full_name, &user).await?;
+            eprintln!("removed the grant of {user} on {full_name}");
+        }
+        Command::Protect {
+            full_name,
+            pattern,
+            allow_push,
+        } => {
+            ops.protect(&full_name, &pattern, &allow_push).await?;
+            let who = if allow_push.is_empty() {
+                "repository admins".to_string()
+            } else {
+                allow_push.join(", ")
+            };
+            eprintln!("branches matching {pattern:?} in {full_name} are protected: no force-push, no deletion, pushes by {who}");
+        }
+        Command::Unprotect { full_name, pattern } => {
+            ops.unprotect(&full_name, &pattern).await?;
+            eprintln!("removed the protection {pattern:?} from {full_name}");
+        }
+        Command::Serve { .. } | Command::Config | Command::Hook { .. } => unreachable!(),
+    }
+    Ok(())
+}
