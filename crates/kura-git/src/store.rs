@@ -62,6 +62,11 @@ impl RepoStore {
     /// Prepares `<data_dir>/repositories`, the hook directory and an empty HOME for git.
     /// `hook_exe` is the `kura` binary the hook shims run.
     pub fn open(data_dir: &Path, hook_exe: PathBuf) -> Result<RepoStore> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(io_err(format!("cannot create {}", data_dir.display())))?;
+        // git runs inside the repository: every path handed to it must be absolute.
+        let data_dir = &std::fs::canonicalize(data_dir)
+            .map_err(io_err(format!("cannot resolve {}", data_dir.display())))?;
         let store = RepoStore {
             root: data_dir.join("repositories"),
             hooks_dir: data_dir.join("hooks"),
