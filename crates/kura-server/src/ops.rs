@@ -143,12 +143,6 @@ impl Ops {
     ) -> Result<(String, Token)> {
         let user = self.user(user).await?;
         let scope = parse_role(scope)?;
-        if scope == Role::Admin && !user.is_admin {
-            return Err(OpsError::Invalid(format!(
-                "{} is not a site admin, so an admin-scope token would grant nothing more; use --scope write",
-                user.name
-            )));
-        }
         let expires_at = match expires_in {
             Some(d) if d.is_zero() => {
                 return Err(OpsError::Invalid(

@@ -1,0 +1,115 @@
+//! `kura config` redaction and CLI error handling.
+
+use crate::harness::*;
+
+both! {
+    fn config_redacts_admin_password(b: Backend) {
+        let k = Kura::builder(b).prepare();
+        let out = k.cli_ok(&["config"]);
+        assert_contains(&out, "admin_password", "kura config lists admin_password");
+        assert!(!out.contains(ADMIN_PASSWORD), "kura config shows the admin password:\n{out}");
+        assert_contains(&out, &k.data_dir.display().to_string(), "kura config shows the data dir from KURA_DATA_DIR");
+        assert_contains(&out, "database_url", "kura config lists database_url");
+        if b == Backend::Postgres {
+            assert_contains(&out, "kura_t_", "kura config shows the database name");
+        }
+        assert_contains(&out, "127.0.0.1:0", "listen from KURA_LISTEN");
+    }
+
+    fn cli_errors(b: Backend) {
+        let k = Kura::start(b);
+        k.add_user("alice", "alice-pass-123");
+        k.cli_ok(&["repo", "create", "alice/app"]);
+        k.cli_ok(&["group", "add", "team"]);
+
+        // unknown user
+        k.cli_err(&["token", "create", "nobody", "--scope", "read"]);
+        k.cli_err(&["user", "disable", "nobody"]);
+        k.cli_err(&["grant", "alice/app", "nobody", "--role", "read"]);
+        k.cli_err(&["group", "member", "add", "team", "nobody", "--role", "read"]);
+        k.cli_err(&["token", "list", "nobody"]);
+        // duplicates
+        let err = k.cli_err(&["repo", "create", "alice/app"]);
+        assert!(err.contains("alice/app"), "duplicate repo error should name it:\n{err}");
+        k.cli_err_stdin(&["user", "add", "alice", "--password-stdin"], "another-pass-123\n");
+        k.cli_err(&["group", "add", "team"]);
+        k.cli_err(&["group", "add", "alice"]); // a user's namespace
+        // bad roles and scopes
+        k.cli_err(&["group", "member", "add", "team", "alice", "--role", "superuser"]);
+        k.cli_err(&["grant", "alice/app", "alice", "--role", "boss"]);
+        k.cli_err(&["token", "create", "alice", "--scope", "root"]);
+        k.cli_err(&["token", "create", "alice", "--scope", "read", "--expires-in", "soon"]);
+        // missing things
+        k.cli_err(&["repo", "create", "nobody/x"]);
+        k.cli_err(&["repo", "delete", "alice/nope"]);
+        k.cli_err(&["repo", "rename", "alice/nope", "alice/other"]);
+        k.cli_err(&["grant", "alice/nope", "alice", "--role", "read"]);
+        k.cli_err(&["protect", "alice/nope", "main"]);
+        k.cli_err(&["token", "revoke", "999999"]);
+        k.cli_err(&["repo", "create", "noslash"]);
+        // rename onto an existing repository
+        k.cli_ok(&["repo", "create", "alice/other"]);
+        k.cli_err(&["repo", "rename", "alice/app", "alice/other"]);
+        // an empty password on stdin
+        k.cli_err_stdin(&["user", "add", "bob", "--password-stdin"], "\n");
+
+        // nothing above changed the state
+        let users = k.cli_ok(&["user", "list"]);
+        assert!(!users.contains("nobody") && !users.contains("bob"), "user list:\n{users}");
+        let repos = k.cli_ok(&["repo", "list"]);
+        assert!(repos.contains("alice/app") && repos.contains("alice/other") && !repos.contains("nobody"), "repo list:\n{repos}");
+
+        // without --password-stdin a generated password is printed, alone, and works
+        let out = k.cli_ok(&["user", "add", "carol"]);
+        let lines: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "user add must print only the password: {out:?}");
+        let pw = lines[0].trim();
+        assert!(pw.len() >= 12, "generated password too short: {pw:?}");
+        k.cli_ok(&["repo", "create", "carol/x"]);
+        let r = k.req("GET", "/carol/x.git/info/refs?service=git-upload-pack").basic("carol", pw).send();
+        assert_eq!(r.status, 200, "generated password works: {}", r.describe());
+        // and `user passwd` without stdin prints a new one
+        let out = k.cli_ok(&["user", "passwd", "carol"]);
+        let pw2 = out.trim();
+        assert_eq!(out.trim().lines().count(), 1, "user passwd prints only the password: {out:?}");
+        assert_ne!(pw, pw2);
+        assert_eq!(k.req("GET", "/carol/x.git/info/refs?service=git-upload-pack").basic("carol", pw2).send().status, 200);
+        assert!(!k.logs().contains(pw2), "log contains a generated password");
+    }
+}
+
+/// `kura config` hides the password inside the database URL (no database needed).
+#[test]
+fn config_redacts_database_url_password() {
+    let k = Kura::builder(Backend::Sqlite)
+        .env("KURA_DATABASE_URL", "postgres://u:secretpw@127.0.0.1/db")
+        .prepare();
+    let out = k.cli_ok(&["config"]);
+    assert!(
+        !out.contains("secretpw"),
+        "kura config shows the database password:\n{out}"
+    );
+    assert_contains(&out, "127.0.0.1", "the rest of the database URL is shown");
+    assert!(
+        !out.contains(ADMIN_PASSWORD),
+        "kura config shows the admin password:\n{out}"
+    );
+}
+
+/// A `kura.toml` in the working directory is read; the environment overrides it.
+#[test]
+fn config_file_then_environment() {
+    let k = Kura::builder(Backend::Sqlite).prepare();
+    std::fs::write(
+        k.root.join("kura.toml"),
+        "auth_max_failures = 7\nshutdown_grace = \"12s\"\nlisten = \"127.0.0.1:4999\"\n",
+    )
+    .expect("write kura.toml");
+    let out = k.cli_ok(&["config"]);
+    assert_contains(&out, "auth_max_failures = 7", "value from ./kura.toml");
+    assert_contains(&out, "127.0.0.1:0", "KURA_LISTEN overrides kura.toml");
+    assert!(
+        !out.contains("4999"),
+        "KURA_LISTEN must override kura.toml:\n{out}"
+    );
+}

@@ -1,0 +1,16 @@
+//! End-to-end suite: the real `kura` binary on 127.0.0.1, driven by the real `git` client and raw
+//! HTTP, once on SQLite and once on PostgreSQL (`NAME::sqlite`, `NAME::postgres`).
+
+#[macro_use]
+mod harness;
+
+mod api;
+mod auth;
+mod big;
+mod cli;
+mod concurrency;
+mod git_basic;
+mod names;
+mod network;
+mod permissions;
+mod protected;
