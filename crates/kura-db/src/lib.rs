@@ -1,6 +1,7 @@
 //! Kura's metadata store: one `Db` over SQLite (default) or PostgreSQL, through sqlx's `Any`
 //! driver, plus password and token hashing. It owns the schema and the queries; it knows nothing
 //! of HTTP, git or the file system beyond the SQLite file.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod model;
 mod protections;

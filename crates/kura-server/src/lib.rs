@@ -1,6 +1,7 @@
 //! The Kura server: configuration, the axum application (git smart HTTP, the JSON API, health),
 //! authentication and throttling, and `ops`, the administrative operations the CLI shares. It
 //! reaches storage and the database only through `kura-git` and `kura-db`.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod api;
 pub mod app;
