@@ -3,6 +3,7 @@
 //! of HTTP, git or the file system beyond the SQLite file.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod mirrors;
 mod model;
 mod protections;
 mod repos;
@@ -10,6 +11,7 @@ pub mod secrets;
 mod tokens;
 mod users;
 
+pub use mirrors::{Mirror, NewMirror, Pending, RunRecord, RunSuccess};
 pub use repos::NewRepo;
 
 pub use model::{Namespace, NamespaceKind, Protection, Repo, Role, Token, User};

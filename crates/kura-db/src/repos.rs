@@ -73,6 +73,9 @@ impl Db {
              (SELECT id FROM protected_branches WHERE repo_id = $1)",
             "DELETE FROM protected_branches WHERE repo_id = $1",
             "DELETE FROM repo_grants WHERE repo_id = $1",
+            "DELETE FROM mirror_jobs WHERE mirror_id IN (SELECT id FROM mirrors WHERE repo_id = $1)",
+            "DELETE FROM mirrors WHERE repo_id = $1",
+            "DELETE FROM pushes WHERE repo_id = $1",
             "DELETE FROM repos WHERE id = $1",
         ] {
             sqlx::query(table).bind(repo_id).execute(&mut *tx).await?;

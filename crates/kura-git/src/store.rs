@@ -56,7 +56,7 @@ pub struct RepoStore {
     hook_exe: PathBuf,
 }
 
-const HOOK_NAMES: [&str; 1] = ["pre-receive"];
+const HOOK_NAMES: [&str; 2] = ["pre-receive", "post-receive"];
 
 impl RepoStore {
     /// Prepares `<data_dir>/repositories`, the hook directory and an empty HOME for git.

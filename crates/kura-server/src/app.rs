@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -19,6 +19,7 @@ use crate::config::{parse_net, Config};
 use crate::error::HttpError;
 use crate::netguard::NetGuard;
 use crate::ops::Ops;
+use crate::post_receive::HookSessions;
 use crate::throttle::Throttle;
 
 #[derive(Clone)]
@@ -28,6 +29,9 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     pub net: Arc<NetGuard>,
     pub push_locks: Arc<PushLocks>,
+    pub hooks: Arc<HookSessions>,
+    /// `http://ADDR` of our own listener, for hooks; set once bound.
+    pub hook_url: Arc<OnceLock<String>>,
 }
 
 impl AppState {
@@ -43,6 +47,8 @@ impl AppState {
                 nets(&config.trusted_proxies),
             )),
             push_locks: Arc::new(PushLocks::default()),
+            hooks: Arc::new(HookSessions::default()),
+            hook_url: Arc::new(OnceLock::new()),
             config: Arc::new(config),
             ops,
         }
@@ -85,6 +91,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .merge(crate::git_http::routes())
+        .merge(crate::post_receive::routes())
+        .route("/metrics", get(crate::metrics::metrics))
         .nest("/api/v1", crate::api::routes())
         .fallback(|| async {
             HttpError::not_found(
@@ -135,6 +143,15 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         })?;
     let addr = listener.local_addr()?;
     let grace = state.config.shutdown_grace;
+    let mut hook_addr = addr;
+    if hook_addr.ip().is_unspecified() {
+        hook_addr.set_ip(match addr.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let _ = state.hook_url.set(format!("http://{hook_addr}"));
+    let worker = state.ops.worker.spawn();
     let app = router(state);
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
@@ -160,6 +177,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
             task.abort();
         }
     }
+    worker.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -30,6 +30,27 @@ pub struct Config {
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
+    /// How long `post-receive` waits for mirrors before telling the pusher they are queued.
+    #[serde(with = "duration")]
+    pub mirror_wait: Duration,
+    /// Longest pause between retries of a failing mirror.
+    #[serde(with = "duration")]
+    pub mirror_retry_max: Duration,
+    /// How long a mirror run's lease lasts without renewal (a crashed run is retried after it).
+    #[serde(with = "duration")]
+    pub mirror_lease: Duration,
+    /// How often to look for mirror work queued by other processes or due for retry.
+    #[serde(with = "duration")]
+    pub mirror_poll: Duration,
+    /// CodeCommit Git endpoint override: a VPC endpoint URL (or a test stand-in).
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub codecommit_git_endpoint: Option<String>,
+    /// Region for CodeCommit hosts that do not name one.
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub aws_region: Option<String>,
+    /// Key for mirror passwords at rest (else `<data_dir>/secret.key`).
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub secret_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,6 +75,13 @@ impl Default for Config {
             auth_failure_window: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,
+            mirror_wait: Duration::from_secs(10),
+            mirror_retry_max: Duration::from_secs(300),
+            mirror_lease: Duration::from_secs(60),
+            mirror_poll: Duration::from_secs(2),
+            codecommit_git_endpoint: None,
+            aws_region: None,
+            secret_key: None,
         }
     }
 }
@@ -88,7 +116,15 @@ impl Config {
             None if Path::new("kura.toml").exists() => fig = fig.merge(Toml::file("kura.toml")),
             None => {}
         }
-        fig = fig.merge(Env::prefixed("KURA_").ignore(&["CONFIG", "HOOK_EXE", "HOOK_POLICY"]));
+        fig = fig.merge(Env::prefixed("KURA_").ignore(&[
+            "CONFIG",
+            "HOOK_EXE",
+            "HOOK_POLICY",
+            "HOOK_URL",
+            "HOOK_TOKEN",
+            "MIRROR_USERNAME",
+            "MIRROR_PASSWORD",
+        ]));
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
         if let Some(d) = &over.data_dir {
             cfg.data_dir = d.clone();
@@ -132,6 +168,9 @@ impl Config {
         c.database_url = Some(kura_db::redact_url(&self.database_url()));
         if c.admin_password.is_some() {
             c.admin_password = Some("***".into());
+        }
+        if c.secret_key.is_some() {
+            c.secret_key = Some("***".into());
         }
         toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
     }
@@ -227,10 +266,14 @@ mod tests {
         let c = Config {
             database_url: Some("postgres://kura:hunter2@db/kura".into()),
             admin_password: Some("s3cret".into()),
+            secret_key: Some("k3y".into()),
             ..Config::default()
         };
         let t = c.redacted_toml();
-        assert!(!t.contains("hunter2") && !t.contains("s3cret"), "{t}");
+        assert!(
+            !t.contains("hunter2") && !t.contains("s3cret") && !t.contains("k3y"),
+            "{t}"
+        );
         assert!(t.contains("postgres://kura:***@db/kura"), "{t}");
     }
 

@@ -19,7 +19,6 @@ use kura_git::policy::{ProtectedBranch, PushPolicy};
 use kura_git::{GitService, ServiceRequest};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
-use tokio::sync::OwnedMutexGuard;
 use tokio_util::io::{ReaderStream, StreamReader};
 use tower_http::decompression::RequestDecompressionLayer;
 use tracing::Instrument;
@@ -255,8 +254,21 @@ async fn rpc(
         let policy = push_policy(&state, &access).await?;
         let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
         hook_env.push((POLICY_ENV, json));
+        let (token, session) = state.hooks.open(
+            access.repo.clone(),
+            access
+                .actor
+                .as_ref()
+                .map(|a| a.user.name.clone())
+                .unwrap_or_default(),
+        );
+        if let Some(url) = state.hook_url.get() {
+            hook_env.push(("KURA_HOOK_URL", url.clone()));
+        }
+        hook_env.push(("KURA_HOOK_TOKEN", token));
         // One push at a time per repository in this process: the hook then sees current refs.
-        guard = Some(state.push_locks.lock(access.repo.id).await);
+        let lock = state.push_locks.lock(access.repo.id).await;
+        guard = Some(Box::new((lock, session)) as Box<dyn std::any::Any + Send>);
     }
     tracing::info!(
         repo = %access.repo.full_name(),
@@ -336,7 +348,7 @@ fn spawn(state: &AppState, req: &ServiceRequest<'_>) -> Result<Child, HttpError>
 /// the stream is dropped first (client gone), `kill_on_drop` ends the child.
 fn child_output(
     mut child: Child,
-    guard: Option<OwnedMutexGuard<()>>,
+    guard: Option<Box<dyn std::any::Any + Send>>,
     service: GitService,
 ) -> impl Stream<Item = io::Result<Bytes>> {
     let stdout = child.stdout.take();
@@ -348,7 +360,7 @@ fn child_output(
     struct State<S> {
         out: S,
         child: Child,
-        _guard: Option<OwnedMutexGuard<()>>,
+        _guard: Option<Box<dyn std::any::Any + Send>>,
         span: tracing::Span,
     }
     stream::unfold(

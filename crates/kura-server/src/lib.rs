@@ -9,9 +9,11 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod git_http;
+pub mod metrics;
 pub mod names;
 pub mod netguard;
 pub mod ops;
+pub mod post_receive;
 pub mod throttle;
 
 pub use app::{serve, AppState};

@@ -3,8 +3,12 @@
 
 use std::time::Duration;
 
-use kura_db::{secrets, Db, DbError, NamespaceKind, NewRepo, Protection, Repo, Role, Token, User};
+use kura_db::{
+    secrets, Db, DbError, Mirror, NamespaceKind, NewMirror, NewRepo, Pending, Protection, Repo,
+    Role, Token, User,
+};
 use kura_git::RepoStore;
+use kura_mirror::{Target, Worker};
 
 use crate::names;
 
@@ -62,6 +66,7 @@ impl Actor {
 pub struct Ops {
     pub db: Db,
     pub store: RepoStore,
+    pub worker: Worker,
 }
 
 fn parse_role(s: &str) -> Result<Role> {
@@ -69,8 +74,8 @@ fn parse_role(s: &str) -> Result<Role> {
 }
 
 impl Ops {
-    pub fn new(db: Db, store: RepoStore) -> Ops {
-        Ops { db, store }
+    pub fn new(db: Db, store: RepoStore, worker: Worker) -> Ops {
+        Ops { db, store, worker }
     }
 
     /// On an empty database, creates `admin`; returns the password when it was generated.
@@ -375,6 +380,131 @@ impl Ops {
         let granted = self.db.granted_role(repo, user.id).await?;
         let public = repo.is_public.then_some(Role::Read);
         Ok(granted.max(public))
+    }
+}
+
+/// What `kura mirror add` / `POST .../mirrors` asks for.
+pub struct MirrorRequest<'a> {
+    pub url: &'a str,
+    pub create: bool,
+    pub branches: &'a [String],
+    pub keep_divergent: bool,
+    pub username: Option<&'a str>,
+    pub password: Option<String>,
+}
+
+impl Ops {
+    pub async fn add_mirror(&self, full: &str, req: MirrorRequest<'_>) -> Result<Mirror> {
+        let repo = self.repo(full).await?;
+        let target = Target::parse(req.url).map_err(OpsError::Invalid)?;
+        match (&target, req.username, &req.password) {
+            (Target::CodeCommit { .. }, Some(_), _) | (Target::CodeCommit { .. }, _, Some(_)) => {
+                return Err(OpsError::Invalid(
+                    "CodeCommit mirrors take no user name or password: Kura signs with the AWS credentials of its task role".into(),
+                ))
+            }
+            (Target::Git { .. }, None, Some(_)) => {
+                return Err(OpsError::Invalid(
+                    "a password needs a user name: add --username".into(),
+                ))
+            }
+            (Target::Git { .. }, _, _) if req.create => {
+                return Err(OpsError::Invalid(
+                    "--create works only for codecommit:// mirrors".into(),
+                ))
+            }
+            _ => {}
+        }
+        for g in req.branches {
+            if glob::Pattern::new(g).is_err() || g.is_empty() {
+                return Err(OpsError::Invalid(format!(
+                    "{g:?} is not a branch glob: write e.g. main or release/*"
+                )));
+            }
+        }
+        let sealed = match &req.password {
+            Some(p) => Some(
+                self.worker
+                    .settings()
+                    .secrets
+                    .seal(p)
+                    .map_err(|e| OpsError::Internal(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let id = self
+            .db
+            .add_mirror(
+                &NewMirror {
+                    repo_id: repo.id,
+                    url: req.url,
+                    branches: req.branches,
+                    keep_divergent: req.keep_divergent,
+                    create_remote: req.create,
+                    username: req.username,
+                    secret: sealed.as_deref(),
+                },
+                &repo.full_name(),
+            )
+            .await?;
+        // The first run copies what the repository already has.
+        self.db.enqueue_sync(id).await?;
+        self.worker.kick();
+        self.db
+            .mirror_by_id(id)
+            .await?
+            .ok_or_else(|| OpsError::Internal("mirror vanished after creation".into()))
+    }
+
+    /// Mirrors of one repository, or of all when `full` is `None`.
+    pub async fn mirrors(&self, full: Option<&str>) -> Result<Vec<Mirror>> {
+        let repo_id = match full {
+            Some(f) => Some(self.repo(f).await?.id),
+            None => None,
+        };
+        Ok(self.db.mirrors(repo_id).await?)
+    }
+
+    /// One mirror of the repository: by id or URL, or the only one.
+    pub async fn mirror(&self, full: &str, which: Option<&str>) -> Result<Mirror> {
+        let repo = self.repo(full).await?;
+        let all = self.db.mirrors(Some(repo.id)).await?;
+        let name = repo.full_name();
+        match which {
+            Some(w) => all
+                .into_iter()
+                .find(|m| m.url == w || m.id.to_string() == w)
+                .ok_or_else(|| {
+                    OpsError::NotFound(format!(
+                        "{name} has no mirror {w:?}; see kura mirror list {name}"
+                    ))
+                }),
+            None if all.len() == 1 => Ok(all.into_iter().next().expect("one mirror")),
+            None if all.is_empty() => Err(OpsError::NotFound(format!(
+                "{name} has no mirror; add one with kura mirror add {name} codecommit://REGION/REPOSITORY"
+            ))),
+            None => Err(OpsError::Invalid(format!(
+                "{name} has {} mirrors: name one by id or URL (see kura mirror list {name})",
+                all.len()
+            ))),
+        }
+    }
+
+    pub async fn remove_mirror(&self, full: &str, which: Option<&str>) -> Result<Mirror> {
+        let m = self.mirror(full, which).await?;
+        self.db.remove_mirror(m.id).await?;
+        Ok(m)
+    }
+
+    /// Queues a run now; returns the job id.
+    pub async fn sync_mirror(&self, m: &Mirror) -> Result<i64> {
+        let job = self.db.enqueue_sync(m.id).await?;
+        self.worker.kick();
+        Ok(job)
+    }
+
+    pub async fn mirror_pending(&self, m: &Mirror) -> Result<Pending> {
+        Ok(self.db.pending(m.id).await?)
     }
 }
 

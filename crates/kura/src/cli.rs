@@ -62,6 +62,17 @@ pub enum Command {
     },
     /// Remove a branch protection
     Unprotect { full_name: String, pattern: String },
+    /// Manage push mirrors (CodeCommit or any Git remote)
+    #[command(subcommand)]
+    Mirror(MirrorCmd),
+    /// Git credential helper: `codecommit` signs with AWS credentials (SigV4)
+    #[command(name = "credential-helper")]
+    CredentialHelper {
+        /// codecommit (or env, used by Kura's own mirror pushes)
+        kind: String,
+        /// get, store or erase (given by git)
+        operation: String,
+    },
     /// Run by git during pushes
     #[command(hide = true)]
     Hook { name: String },
@@ -155,4 +166,46 @@ pub enum RepoCmd {
     Delete { full_name: String },
     /// Rename or move a repository (metadata only)
     Rename { full_name: String, new_name: String },
+}
+
+#[derive(Subcommand)]
+pub enum MirrorCmd {
+    /// Mirror every push of a repository to CodeCommit or another Git remote
+    Add {
+        /// NAMESPACE/NAME
+        full_name: String,
+        /// codecommit://REGION/REPOSITORY or https://HOST/PATH.git
+        url: String,
+        /// Create the CodeCommit repository when missing
+        #[arg(long)]
+        create: bool,
+        /// Mirror only branches matching these globs (repeatable); tags are always mirrored
+        #[arg(long = "branches", value_name = "GLOB")]
+        branches: Vec<String>,
+        /// Never overwrite or delete a remote ref that is not behind Kura's
+        #[arg(long)]
+        keep_divergent_refs: bool,
+        /// User name for an HTTPS remote
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the HTTPS remote's password from stdin (stored encrypted)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List mirrors (of one repository, or all)
+    List { full_name: Option<String> },
+    /// Show a repository's mirrors: last success, last error, pending pushes, lag, verification
+    Status { full_name: String },
+    /// Mirror now
+    Sync {
+        full_name: String,
+        /// Mirror id or URL when the repository has several
+        mirror: Option<String>,
+    },
+    /// Stop mirroring
+    Remove {
+        full_name: String,
+        /// Mirror id or URL when the repository has several
+        mirror: Option<String>,
+    },
 }

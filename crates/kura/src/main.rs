@@ -10,19 +10,19 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use kura_server::{Config, LogFormat, Ops, Overrides};
 
-use cli::{Cli, Command, GroupCmd, MemberCmd, RepoCmd, TokenCmd, UserCmd};
+use cli::{Cli, Command, GroupCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
+
+mod hooks;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Hooks run inside a push: no config, no database, no runtime.
-    if let Command::Hook { name } = &cli.command {
-        return match name.as_str() {
-            "pre-receive" => ExitCode::from(kura_git::hook::pre_receive() as u8),
-            other => {
-                eprintln!("error: unknown hook {other:?}");
-                ExitCode::from(2)
-            }
-        };
+    match &cli.command {
+        Command::Hook { name } => return hooks::run(name),
+        Command::CredentialHelper { kind, operation } => {
+            return hooks::credential_helper(kind, operation)
+        }
+        _ => {}
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -62,13 +62,30 @@ async fn open(config: &Config) -> Result<Ops> {
         .await
         .with_context(|| format!("cannot open the database {}", kura_db::redact_url(&url)))?;
     let exe = std::env::current_exe().context("cannot find the kura binary's own path")?;
-    let store = kura_git::RepoStore::open(&config.data_dir, exe).with_context(|| {
+    let store = kura_git::RepoStore::open(&config.data_dir, exe.clone()).with_context(|| {
         format!(
             "cannot prepare the data folder {}",
             config.data_dir.display()
         )
     })?;
-    Ok(Ops::new(db, store))
+    let secrets = kura_mirror::SecretBox::load(config.secret_key.as_deref(), &config.data_dir)?;
+    let settings = kura_mirror::MirrorSettings {
+        owner: format!(
+            "{}-{}",
+            std::process::id(),
+            kura_db::secrets::random_password()
+        ),
+        lease: config.mirror_lease,
+        retry_max: config.mirror_retry_max,
+        codecommit_endpoint: config.codecommit_git_endpoint.clone(),
+        exe,
+        git_timeout: std::time::Duration::from_secs(600),
+        poll: config.mirror_poll,
+        concurrency: 4,
+        secrets,
+    };
+    let worker = kura_mirror::Worker::new(db.clone(), store.clone(), settings);
+    Ok(Ops::new(db, store, worker))
 }
 
 fn read_stdin_password() -> Result<String> {
@@ -304,7 +321,146 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             ops.unprotect(&full_name, &pattern).await?;
             eprintln!("removed the protection {pattern:?} from {full_name}");
         }
-        Command::Serve { .. } | Command::Config | Command::Hook { .. } => unreachable!(),
+        Command::Mirror(cmd) => mirror(ops, cmd).await?,
+        Command::Serve { .. }
+        | Command::Config
+        | Command::Hook { .. }
+        | Command::CredentialHelper { .. } => unreachable!(),
+    }
+    Ok(())
+}
+
+fn fmt_ago(t: Option<i64>) -> String {
+    match t {
+        None => "never".into(),
+        Some(t) => format!(
+            "{} ({} ago)",
+            fmt_time(Some(t)),
+            humantime::format_duration(std::time::Duration::from_secs(
+                (kura_db::now() - t).max(0) as u64
+            ))
+        ),
+    }
+}
+
+async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
+    match cmd {
+        MirrorCmd::Add {
+            full_name,
+            url,
+            create,
+            branches,
+            keep_divergent_refs,
+            username,
+            password_stdin,
+        } => {
+            let password = password_stdin.then(read_stdin_password).transpose()?;
+            let m = ops
+                .add_mirror(
+                    &full_name,
+                    kura_server::ops::MirrorRequest {
+                        url: &url,
+                        create,
+                        branches: &branches,
+                        keep_divergent: keep_divergent_refs,
+                        username: username.as_deref(),
+                        password,
+                    },
+                )
+                .await?;
+            eprintln!(
+                "mirror {} added: every push to {} goes to {}; the first run is queued (kura mirror status {})",
+                m.id, m.repo, m.url, m.repo
+            );
+        }
+        MirrorCmd::List { full_name } => {
+            println!(
+                "{:<5} {:<32} {:<48} {:<9} LAST SUCCESS",
+                "ID", "REPOSITORY", "TARGET", "VERIFIED"
+            );
+            for m in ops.mirrors(full_name.as_deref()).await? {
+                println!(
+                    "{:<5} {:<32} {:<48} {:<9} {}",
+                    m.id,
+                    m.repo,
+                    m.url,
+                    if m.verified { "yes" } else { "no" },
+                    fmt_time(m.last_success_at)
+                );
+            }
+        }
+        MirrorCmd::Status { full_name } => {
+            let mirrors = ops.mirrors(Some(&full_name)).await?;
+            if mirrors.is_empty() {
+                println!("{full_name} has no mirror");
+            }
+            for m in mirrors {
+                let p = ops.mirror_pending(&m).await?;
+                let lag = p
+                    .oldest_created_at
+                    .map(|t| format!("{} s", (kura_db::now() - t).max(0)))
+                    .unwrap_or_else(|| "0 s (up to date)".into());
+                println!("mirror {} of {}: {}", m.id, m.repo, m.url);
+                if !m.branches.is_empty() {
+                    println!("  branches:      {}", m.branches.join(", "));
+                }
+                if m.keep_divergent {
+                    println!("  keep divergent refs: yes");
+                }
+                println!("  last success:  {}", fmt_ago(m.last_success_at));
+                println!(
+                    "  last result:   {}",
+                    m.last_summary.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "  last error:    {}",
+                    m.last_error.as_deref().unwrap_or("none")
+                );
+                println!("  pending:       {} push(es), lag {lag}", p.count);
+                if m.last_error.is_some() && p.count > 0 {
+                    println!(
+                        "  next attempt:  {}",
+                        fmt_time(Some(m.next_attempt_at.max(kura_db::now())))
+                    );
+                }
+                println!(
+                    "  remote heads:  {}",
+                    if m.verified {
+                        "verified"
+                    } else {
+                        "not verified"
+                    }
+                );
+                for line in m.remote_heads.as_deref().unwrap_or("").lines() {
+                    if let Some((name, oid)) = line.split_once(' ') {
+                        println!("    {name} {}", &oid[..oid.len().min(12)]);
+                    }
+                }
+                println!("  runs:          {} ({} failed)", m.runs, m.failures);
+            }
+        }
+        MirrorCmd::Sync { full_name, mirror } => {
+            let m = ops.mirror(&full_name, mirror.as_deref()).await?;
+            ops.sync_mirror(&m).await?;
+            eprintln!("mirroring {} to {} ...", m.repo, m.url);
+            match ops.worker.run_now(m.id).await {
+                Some(Ok(o)) => eprintln!("mirrored to {} ({}), verified", m.url, o.summary),
+                Some(Err(e)) => anyhow::bail!(
+                    "mirroring to {} failed: {}; it will be retried (kura mirror status {})",
+                    m.url,
+                    kura_mirror::sanitize(&e),
+                    m.repo
+                ),
+                None => eprintln!(
+                    "a run is in progress elsewhere or waiting for its retry time; queued (kura mirror status {})",
+                    m.repo
+                ),
+            }
+        }
+        MirrorCmd::Remove { full_name, mirror } => {
+            let m = ops.remove_mirror(&full_name, mirror.as_deref()).await?;
+            eprintln!("removed mirror {} of {} ({})", m.id, m.repo, m.url);
+        }
     }
     Ok(())
 }

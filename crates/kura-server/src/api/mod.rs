@@ -1,6 +1,7 @@
 //! `/api/v1`: a JSON API for administration and automation, authenticated with tokens. Every
 //! error is `{"error": "..."}` with a message that says what to do.
 
+mod mirrors;
 mod repos;
 mod users;
 
@@ -53,6 +54,15 @@ pub fn routes() -> Router<AppState> {
                 .post(repos::protect)
                 .delete(repos::unprotect),
         )
+        .route(
+            "/repos/{ns}/{name}/mirrors",
+            get(mirrors::list).post(mirrors::add),
+        )
+        .route(
+            "/repos/{ns}/{name}/mirrors/{id}",
+            get(mirrors::show).delete(mirrors::remove),
+        )
+        .route("/repos/{ns}/{name}/mirrors/{id}/sync", post(mirrors::sync))
         .fallback(|| async {
             ApiError(HttpError::not_found(
                 "no such API endpoint; see /api/v1/openapi.json",

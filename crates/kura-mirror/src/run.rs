@@ -1,0 +1,321 @@
+//! One mirror run: make the remote's branches and tags equal to ours (within the filters), then
+//! verify it with `git ls-remote`.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use kura_db::Mirror;
+use kura_git::RepoStore;
+use tokio::process::Command;
+
+use crate::target::Target;
+use crate::worker::MirrorSettings;
+
+pub struct RunOutcome {
+    /// e.g. `main 1a2b3c4, v1.0 89abcde` or `up to date`.
+    pub summary: String,
+    pub verified: bool,
+    /// `refname oid` lines of the remote after the push.
+    pub remote_heads: String,
+}
+
+/// Environment the AWS credential chain reads, passed through to git's credential helper.
+const AWS_ENV_PREFIXES: [&str; 2] = ["AWS_", "ECS_CONTAINER_METADATA_URI"];
+
+type Refs = BTreeMap<String, String>;
+
+pub(crate) async fn run(
+    store: &RepoStore,
+    settings: &MirrorSettings,
+    mirror: &Mirror,
+    password: Option<String>,
+) -> Result<RunOutcome, String> {
+    let target = Target::parse(&mirror.url)?;
+    if let (Target::CodeCommit { region, repository }, true) = (&target, mirror.create_remote) {
+        let config = kura_aws::sdk_config(Some(region)).await;
+        let ensured = kura_aws::ensure_repository(&config, repository)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::debug!(?ensured, "CodeCommit repository ensured");
+    }
+    let url = target.git_url(settings.codecommit_endpoint.as_deref());
+    let git = Git {
+        store,
+        settings,
+        mirror,
+        target: &target,
+        password,
+    };
+
+    let local = filter(
+        mirror,
+        parse_refs(
+            &git.local(&[
+                "for-each-ref",
+                "--format=%(objectname) %(refname)",
+                "refs/heads",
+                "refs/tags",
+            ])
+            .await?,
+        ),
+    );
+    let remote_before = filter(mirror, git.ls_remote(&url).await?);
+
+    let mut refspecs = Vec::new();
+    let mut changed = Vec::new();
+    let mut expected = local.clone();
+    for (name, oid) in &local {
+        match remote_before.get(name) {
+            Some(r) if r == oid => continue,
+            Some(r) if mirror.keep_divergent && !git.is_ancestor(r, oid).await => {
+                // Never overwrite a remote ref that is not behind ours.
+                tracing::info!(r#ref = %name, "remote ref diverged; kept (keep-divergent-refs)");
+                expected.insert(name.clone(), r.clone());
+                continue;
+            }
+            _ => {}
+        }
+        refspecs.push(format!("+{name}:{name}"));
+        changed.push(format!("{} {}", short_name(name), &oid[..oid.len().min(7)]));
+    }
+    for (name, oid) in &remote_before {
+        if local.contains_key(name) {
+            continue;
+        }
+        if mirror.keep_divergent {
+            expected.insert(name.clone(), oid.clone());
+        } else {
+            refspecs.push(format!(":{name}"));
+            changed.push(format!("{} deleted", short_name(name)));
+        }
+    }
+    if !refspecs.is_empty() {
+        let mut args = vec!["push".to_string(), "--porcelain".to_string(), url.clone()];
+        args.extend(refspecs);
+        git.remote(&args).await?;
+    }
+    let remote_after = filter(mirror, git.ls_remote(&url).await?);
+    let verified = remote_after == expected;
+    let summary = if changed.is_empty() {
+        "up to date".to_string()
+    } else if changed.len() > 3 {
+        format!("{} and {} more", changed[..3].join(", "), changed.len() - 3)
+    } else {
+        changed.join(", ")
+    };
+    if !verified {
+        return Err(format!(
+            "pushed, but the remote's refs differ from Kura's afterwards ({} expected, {} found); will retry",
+            expected.len(),
+            remote_after.len()
+        ));
+    }
+    let remote_heads = remote_after
+        .iter()
+        .map(|(n, o)| format!("{n} {o}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    Ok(RunOutcome {
+        summary,
+        verified,
+        remote_heads,
+    })
+}
+
+/// The refs a mirror should carry, as `refname oid` lines like `RunOutcome::remote_heads`.
+pub(crate) async fn wanted_heads(store: &RepoStore, mirror: &Mirror) -> Result<String, String> {
+    let mut cmd = store.git();
+    cmd.arg("--git-dir")
+        .arg(store.path_of(mirror.repo_id))
+        .args([
+            "for-each-ref",
+            "--format=%(objectname) %(refname)",
+            "refs/heads",
+            "refs/tags",
+        ]);
+    let out = cmd.output().await.map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    let refs = filter(mirror, parse_refs(&String::from_utf8_lossy(&out.stdout)));
+    Ok(refs
+        .iter()
+        .map(|(n, o)| format!("{n} {o}"))
+        .collect::<Vec<_>>()
+        .join("\n"))
+}
+
+fn short_name(name: &str) -> &str {
+    name.strip_prefix("refs/heads/")
+        .or_else(|| name.strip_prefix("refs/tags/"))
+        .unwrap_or(name)
+}
+
+fn parse_refs(text: &str) -> Refs {
+    text.lines()
+        .filter_map(|l| {
+            let (oid, name) = l.split_once(|c: char| c == ' ' || c == '\t')?;
+            Some((name.trim().to_string(), oid.trim().to_string()))
+        })
+        .collect()
+}
+
+/// Heads limited to the branch globs (none = all); tags always; nothing else.
+fn filter(mirror: &Mirror, refs: Refs) -> Refs {
+    refs.into_iter()
+        .filter(|(name, _)| {
+            if let Some(branch) = name.strip_prefix("refs/heads/") {
+                mirror.branches.is_empty()
+                    || mirror
+                        .branches
+                        .iter()
+                        .any(|g| kura_git::policy::pattern_matches(g, branch))
+            } else {
+                name.starts_with("refs/tags/")
+            }
+        })
+        .collect()
+}
+
+struct Git<'a> {
+    store: &'a RepoStore,
+    settings: &'a MirrorSettings,
+    mirror: &'a Mirror,
+    target: &'a Target,
+    password: Option<String>,
+}
+
+impl Git<'_> {
+    fn base(&self) -> Command {
+        let mut cmd = self.store.git();
+        cmd.arg("--git-dir")
+            .arg(self.store.path_of(self.mirror.repo_id));
+        cmd
+    }
+
+    /// A git command that talks to the remote: credentials only through Kura's helper.
+    fn remote_cmd(&self) -> Command {
+        let mut cmd = self.base();
+        let exe = shell_quote(&self.settings.exe.to_string_lossy());
+        cmd.args([
+            "-c",
+            "credential.helper=",
+            "-c",
+            "credential.useHttpPath=true",
+        ])
+        .args([
+            "-c",
+            "http.lowSpeedLimit=1000",
+            "-c",
+            "http.lowSpeedTime=60",
+        ]);
+        match self.target {
+            Target::CodeCommit { region, .. } => {
+                cmd.arg("-c")
+                    .arg(format!(
+                        "credential.helper=!{exe} credential-helper codecommit"
+                    ))
+                    .env("KURA_AWS_REGION", region);
+                for (k, v) in std::env::vars_os() {
+                    let k_s = k.to_string_lossy();
+                    if AWS_ENV_PREFIXES.iter().any(|p| k_s.starts_with(p)) {
+                        cmd.env(&k, v);
+                    }
+                }
+                // The AWS SDK's shared config lives under the real HOME, not git's.
+                if let Some(home) = std::env::var_os("HOME") {
+                    let aws = std::path::Path::new(&home).join(".aws");
+                    if std::env::var_os("AWS_CONFIG_FILE").is_none() {
+                        cmd.env("AWS_CONFIG_FILE", aws.join("config"));
+                    }
+                    if std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").is_none() {
+                        cmd.env("AWS_SHARED_CREDENTIALS_FILE", aws.join("credentials"));
+                    }
+                }
+            }
+            Target::Git { .. } => {
+                if let Some(user) = &self.mirror.username {
+                    cmd.arg("-c")
+                        .arg(format!("credential.helper=!{exe} credential-helper env"))
+                        .env("KURA_MIRROR_USERNAME", user)
+                        .env(
+                            "KURA_MIRROR_PASSWORD",
+                            self.password.as_deref().unwrap_or(""),
+                        );
+                }
+            }
+        }
+        cmd
+    }
+
+    async fn output(&self, mut cmd: Command, what: &str) -> Result<String, String> {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let out = tokio::time::timeout(self.settings.git_timeout, cmd.output())
+            .await
+            .map_err(|_| {
+                format!(
+                    "git {what} did not finish within {}s",
+                    self.settings.git_timeout.as_secs()
+                )
+            })?
+            .map_err(|e| format!("cannot run git {what}: {e}"))?;
+        if !out.status.success() {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let msg: Vec<&str> = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
+                .collect();
+            return Err(format!("git {what} failed: {}", msg.join(" / ")));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    async fn local(&self, args: &[&str]) -> Result<String, String> {
+        let mut cmd = self.base();
+        cmd.args(args);
+        self.output(cmd, args[0]).await
+    }
+
+    async fn ls_remote(&self, url: &str) -> Result<Refs, String> {
+        let mut cmd = self.remote_cmd();
+        cmd.args(["ls-remote", "--refs", url, "refs/heads/*", "refs/tags/*"]);
+        Ok(parse_refs(&self.output(cmd, "ls-remote").await?))
+    }
+
+    async fn remote(&self, args: &[String]) -> Result<String, String> {
+        let mut cmd = self.remote_cmd();
+        cmd.args(args);
+        self.output(cmd, &args[0]).await
+    }
+
+    async fn is_ancestor(&self, old: &str, new: &str) -> bool {
+        let mut cmd = self.base();
+        cmd.args(["merge-base", "--is-ancestor", old, new])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        matches!(cmd.status().await, Ok(s) if s.success())
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_for_sh() {
+        assert_eq!(shell_quote("/usr/bin/kura"), "'/usr/bin/kura'");
+        assert_eq!(shell_quote("/a b/it's"), "'/a b/it'\\''s'");
+    }
+
+    #[test]
+    fn parses_ref_listings() {
+        let r = parse_refs("abc\trefs/heads/main\ndef refs/tags/v1\n");
+        assert_eq!(r.get("refs/heads/main").map(String::as_str), Some("abc"));
+        assert_eq!(r.get("refs/tags/v1").map(String::as_str), Some("def"));
+    }
+}

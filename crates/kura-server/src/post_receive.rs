@@ -1,0 +1,191 @@
+//! After a push: the `post-receive` hook posts the ref updates here; the push is recorded and a
+//! job queued for every mirror in one transaction (the outbox), then we wait, bounded, for the
+//! mirrors and answer the lines the pusher reads as `remote:`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use kura_db::{Mirror, Repo};
+use kura_git::policy::RefUpdate;
+use rand::distributions::{Alphanumeric, DistString};
+
+use crate::app::AppState;
+
+pub const TOKEN_HEADER: &str = "x-kura-hook-token";
+
+/// What a push's hook may report, keyed by a one-time token handed to that push only.
+#[derive(Default)]
+pub struct HookSessions {
+    map: Mutex<HashMap<String, (Repo, String)>>,
+}
+
+/// Removes the session when the push's response ends.
+pub struct SessionGuard {
+    sessions: Arc<HookSessions>,
+    token: String,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.sessions
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.token);
+    }
+}
+
+impl HookSessions {
+    pub fn open(self: &Arc<Self>, repo: Repo, pusher: String) -> (String, SessionGuard) {
+        let token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(token.clone(), (repo, pusher));
+        let guard = SessionGuard {
+            sessions: self.clone(),
+            token: token.clone(),
+        };
+        (token, guard)
+    }
+
+    fn get(&self, token: &str) -> Option<(Repo, String)> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(token)
+            .cloned()
+    }
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/-/internal/post-receive", post(post_receive))
+}
+
+async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: String) -> Response {
+    let token = headers
+        .get(TOKEN_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let Some((repo, pusher)) = state.hooks.get(token) else {
+        return (StatusCode::FORBIDDEN, "unknown or finished push\n").into_response();
+    };
+    let refs: Vec<serde_json::Value> = body
+        .lines()
+        .filter_map(RefUpdate::parse)
+        .map(|u| serde_json::json!({"old": u.old, "new": u.new, "ref": u.name}))
+        .collect();
+    let refs = serde_json::Value::Array(refs).to_string();
+    let started = Instant::now();
+    let jobs = match state.ops.db.record_push(repo.id, &pusher, &refs).await {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::error!(error = %e, repo = %repo.full_name(), "cannot record the push");
+            return (
+                StatusCode::OK,
+                "Kura could not queue the mirrors of this push (database error); they catch up at the next push or with kura mirror sync\n",
+            )
+                .into_response();
+        }
+    };
+    if jobs.is_empty() {
+        return (StatusCode::OK, String::new()).into_response();
+    }
+    state.ops.worker.kick();
+    let lines = wait_and_report(&state, &repo, &jobs, started).await;
+    (StatusCode::OK, lines.join("\n") + "\n").into_response()
+}
+
+/// Waits up to `mirror_wait` for the jobs, then describes each mirror's state.
+async fn wait_and_report(
+    state: &AppState,
+    repo: &Repo,
+    jobs: &[(i64, i64)],
+    started: Instant,
+) -> Vec<String> {
+    let wait = state.config.mirror_wait;
+    let deadline = started + wait;
+    let mut finished = state.ops.worker.finished();
+    let mut settled: HashMap<i64, String> = HashMap::new();
+    loop {
+        for &(mirror_id, job_id) in jobs {
+            if settled.contains_key(&mirror_id) {
+                continue;
+            }
+            if let Some(line) = settled_line(state, repo, mirror_id, job_id, started).await {
+                settled.insert(mirror_id, line);
+            }
+        }
+        if settled.len() == jobs.len() || wait.is_zero() || Instant::now() >= deadline {
+            break;
+        }
+        // Woken by a local run finishing; the short sleep covers runs in other processes.
+        tokio::select! {
+            _ = finished.changed() => {}
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+        }
+    }
+    let mut lines = Vec::new();
+    for &(mirror_id, _) in jobs {
+        match settled.remove(&mirror_id) {
+            Some(l) => lines.push(l),
+            None => {
+                let url = mirror_url(state, mirror_id).await;
+                let why = if wait.is_zero() {
+                    "queued".to_string()
+                } else {
+                    format!("still running after {}", humantime::format_duration(wait))
+                };
+                lines.push(format!(
+                    "mirror to {url} {why}; see kura mirror status {}",
+                    repo.full_name()
+                ));
+            }
+        }
+    }
+    lines
+}
+
+async fn mirror_url(state: &AppState, id: i64) -> String {
+    match state.ops.db.mirror_by_id(id).await {
+        Ok(Some(m)) => m.url,
+        _ => format!("mirror {id}"),
+    }
+}
+
+/// `Some(line)` once the job is delivered, or a failed run covered it.
+async fn settled_line(
+    state: &AppState,
+    repo: &Repo,
+    mirror_id: i64,
+    job_id: i64,
+    started: Instant,
+) -> Option<String> {
+    let done = state.ops.db.jobs_done(&[job_id]).await.ok()?;
+    let m: Mirror = state.ops.db.mirror_by_id(mirror_id).await.ok()??;
+    if done.first().is_some_and(|(_, d)| *d) {
+        return Some(format!(
+            "mirrored to {} ({}) in {:.1} s",
+            m.url,
+            m.last_summary.as_deref().unwrap_or("up to date"),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    if m.last_attempt_job >= job_id {
+        if let Some(err) = &m.last_error {
+            return Some(format!(
+                "mirror to {} queued ({err}); retrying, see kura mirror status {}",
+                m.url,
+                repo.full_name()
+            ));
+        }
+    }
+    None
+}
