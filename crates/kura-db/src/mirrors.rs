@@ -154,6 +154,14 @@ impl Db {
         row.as_ref().map(mirror).transpose()
     }
 
+    pub async fn has_mirrors(&self, repo_id: i64) -> Result<bool> {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM mirrors WHERE repo_id = $1")
+            .bind(repo_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n > 0)
+    }
+
     pub async fn remove_mirror(&self, id: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM mirror_jobs WHERE mirror_id = $1")
@@ -190,6 +198,11 @@ impl Db {
         let mirror_ids: Vec<(i64,)> = sqlx::query_as("SELECT id FROM mirrors WHERE repo_id = $1")
             .bind(repo_id)
             .fetch_all(&mut *tx)
+            .await?;
+        // A push is a natural moment to retry a failing mirror: skip its backoff.
+        sqlx::query("UPDATE mirrors SET next_attempt_at = 0 WHERE repo_id = $1")
+            .bind(repo_id)
+            .execute(&mut *tx)
             .await?;
         let mut jobs = Vec::new();
         for (mid,) in mirror_ids {

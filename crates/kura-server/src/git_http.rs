@@ -254,18 +254,24 @@ async fn rpc(
         let policy = push_policy(&state, &access).await?;
         let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
         hook_env.push((POLICY_ENV, json));
-        let (token, session) = state.hooks.open(
-            access.repo.clone(),
-            access
-                .actor
-                .as_ref()
-                .map(|a| a.user.name.clone())
-                .unwrap_or_default(),
-        );
-        if let Some(url) = state.hook_url.get() {
-            hook_env.push(("KURA_HOOK_URL", url.clone()));
-        }
-        hook_env.push(("KURA_HOOK_TOKEN", token));
+        // post-receive reports to us only when there is something to do after the push.
+        let session = if state.ops.db.has_mirrors(access.repo.id).await? {
+            let (token, session) = state.hooks.open(
+                access.repo.clone(),
+                access
+                    .actor
+                    .as_ref()
+                    .map(|a| a.user.name.clone())
+                    .unwrap_or_default(),
+            );
+            if let Some(url) = state.hook_url.get() {
+                hook_env.push(("KURA_HOOK_URL", url.clone()));
+            }
+            hook_env.push(("KURA_HOOK_TOKEN", token));
+            Some(session)
+        } else {
+            None
+        };
         // One push at a time per repository in this process: the hook then sees current refs.
         let lock = state.push_locks.lock(access.repo.id).await;
         guard = Some(Box::new((lock, session)) as Box<dyn std::any::Any + Send>);
