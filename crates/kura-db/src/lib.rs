@@ -3,6 +3,7 @@
 //! of HTTP, git or the file system beyond the SQLite file.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod maintenance;
 mod mirrors;
 mod model;
 mod protections;
@@ -11,6 +12,7 @@ pub mod secrets;
 mod tokens;
 mod users;
 
+pub use maintenance::MaintenanceStatus;
 pub use mirrors::{Mirror, NewMirror, Pending, RunRecord, RunSuccess};
 pub use repos::NewRepo;
 

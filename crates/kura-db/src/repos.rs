@@ -57,6 +57,14 @@ impl Db {
         Ok(row.map(repo))
     }
 
+    pub async fn repo_by_id(&self, id: i64) -> Result<Option<Repo>> {
+        let row: Option<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} WHERE r.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(repo))
+    }
+
     pub async fn list_repos(&self) -> Result<Vec<Repo>> {
         let rows: Vec<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} ORDER BY n.key, r.key"))
             .fetch_all(&self.pool)
@@ -76,6 +84,7 @@ impl Db {
             "DELETE FROM mirror_jobs WHERE mirror_id IN (SELECT id FROM mirrors WHERE repo_id = $1)",
             "DELETE FROM mirrors WHERE repo_id = $1",
             "DELETE FROM pushes WHERE repo_id = $1",
+            "DELETE FROM repo_maintenance WHERE repo_id = $1",
             "DELETE FROM repos WHERE id = $1",
         ] {
             sqlx::query(table).bind(repo_id).execute(&mut *tx).await?;

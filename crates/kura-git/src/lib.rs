@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod hook;
+pub mod maintenance;
 pub mod policy;
 mod store;
 

@@ -32,6 +32,7 @@ pub struct AppState {
     pub hooks: Arc<HookSessions>,
     /// `http://ADDR` of our own listener, for hooks; set once bound.
     pub hook_url: Arc<OnceLock<String>>,
+    pub dirty: Arc<crate::maintenance::Dirty>,
 }
 
 impl AppState {
@@ -49,6 +50,7 @@ impl AppState {
             push_locks: Arc::new(PushLocks::default()),
             hooks: Arc::new(HookSessions::default()),
             hook_url: Arc::new(OnceLock::new()),
+            dirty: Arc::new(crate::maintenance::Dirty::default()),
             config: Arc::new(config),
             ops,
         }
@@ -152,6 +154,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     }
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
     let worker = state.ops.worker.spawn();
+    let maintenance = crate::maintenance::spawn(state.clone());
     let app = router(state);
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
@@ -178,6 +181,9 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         }
     }
     worker.abort();
+    if let Some(m) = maintenance {
+        m.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -48,6 +48,12 @@ pub struct Config {
     /// Region for CodeCommit hosts that do not name one.
     #[serde(deserialize_with = "lenient_opt_string")]
     pub aws_region: Option<String>,
+    /// Maintain a repository this long after its last push (`0s`: not after pushes).
+    #[serde(with = "duration")]
+    pub maintenance_debounce: Duration,
+    /// Maintain (full repack) every repository at least this often (`0s`: never on a schedule).
+    #[serde(with = "duration")]
+    pub maintenance_interval: Duration,
     /// Key for mirror passwords at rest (else `<data_dir>/secret.key`).
     #[serde(deserialize_with = "lenient_opt_string")]
     pub secret_key: Option<String>,
@@ -80,6 +86,8 @@ impl Default for Config {
             mirror_lease: Duration::from_secs(60),
             mirror_poll: Duration::from_secs(2),
             codecommit_git_endpoint: None,
+            maintenance_debounce: Duration::from_secs(60),
+            maintenance_interval: Duration::from_secs(24 * 3600),
             aws_region: None,
             secret_key: None,
         }

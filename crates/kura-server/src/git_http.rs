@@ -274,7 +274,11 @@ async fn rpc(
         };
         // One push at a time per repository in this process: the hook then sees current refs.
         let lock = state.push_locks.lock(access.repo.id).await;
-        guard = Some(Box::new((lock, session)) as Box<dyn std::any::Any + Send>);
+        let dirty = crate::maintenance::MarkOnDrop {
+            state: state.clone(),
+            repo_id: access.repo.id,
+        };
+        guard = Some(Box::new((lock, session, dirty)) as Box<dyn std::any::Any + Send>);
     }
     tracing::info!(
         repo = %access.repo.full_name(),

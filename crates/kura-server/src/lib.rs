@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod git_http;
+pub mod maintenance;
 pub mod metrics;
 pub mod names;
 pub mod netguard;

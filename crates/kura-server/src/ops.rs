@@ -508,6 +508,87 @@ impl Ops {
     }
 }
 
+/// How a maintenance request ended.
+pub enum Maintained {
+    Done {
+        summary: String,
+        duration_ms: i64,
+    },
+    /// Another process holds the repository's maintenance lease.
+    Busy,
+}
+
+const MAINTENANCE_LEASE_SECS: i64 = 120;
+
+impl Ops {
+    /// Maintains the repository under its lease (one process at a time across replicas).
+    pub async fn maintain(
+        &self,
+        repo: &Repo,
+        full: bool,
+        grace: std::time::Duration,
+    ) -> Result<Maintained> {
+        let owner = self.worker.settings().owner.clone();
+        if !self
+            .db
+            .claim_maintenance(repo.id, &owner, MAINTENANCE_LEASE_SECS)
+            .await?
+        {
+            return Ok(Maintained::Busy);
+        }
+        let started = std::time::Instant::now();
+        let opts = kura_git::maintenance::MaintainOptions { full, grace };
+        let renew = async {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(
+                    MAINTENANCE_LEASE_SECS as u64 / 3,
+                ))
+                .await;
+                if let Ok(false) = self
+                    .db
+                    .renew_maintenance(repo.id, &owner, MAINTENANCE_LEASE_SECS)
+                    .await
+                {
+                    return;
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = self.store.maintain(repo.id, opts) => r.map_err(|e| e.to_string()),
+            _ = renew => Err("lost the maintenance lease".to_string()),
+        };
+        let duration_ms = started.elapsed().as_millis() as i64;
+        let outcome = match &result {
+            Ok(report) => Ok(report.summary()),
+            Err(e) => Err(e.clone()),
+        };
+        self.db
+            .finish_maintenance(
+                repo.id,
+                &owner,
+                duration_ms,
+                outcome.as_ref().map(String::as_str).map_err(String::as_str),
+            )
+            .await?;
+        match outcome {
+            Ok(summary) => {
+                tracing::info!(repo = %repo.full_name(), duration_ms, %summary, "maintained");
+                Ok(Maintained::Done {
+                    summary,
+                    duration_ms,
+                })
+            }
+            Err(e) => {
+                tracing::warn!(repo = %repo.full_name(), error = %e, "maintenance failed");
+                Err(OpsError::Internal(format!(
+                    "maintenance of {} failed: {e}",
+                    repo.full_name()
+                )))
+            }
+        }
+    }
+}
+
 fn password_or_random(password: Option<String>) -> Result<(String, bool)> {
     match password {
         Some(p) if p.chars().count() < 8 => Err(OpsError::Invalid(

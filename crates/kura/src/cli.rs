@@ -166,6 +166,15 @@ pub enum RepoCmd {
     Delete { full_name: String },
     /// Rename or move a repository (metadata only)
     Rename { full_name: String, new_name: String },
+    /// Show a repository: settings, storage, maintenance, mirrors
+    Show { full_name: String },
+    /// Repack (with bitmaps), refresh the commit-graph, pack refs, prune old loose objects
+    Maintain {
+        full_name: String,
+        /// One pack for everything instead of a geometric roll-up
+        #[arg(long)]
+        full: bool,
+    },
 }
 
 #[derive(Subcommand)]

@@ -292,6 +292,81 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             let repo = ops.rename_repo(&full_name, &new_name).await?;
             eprintln!("renamed {full_name} to {}", repo.full_name());
         }
+        Command::Repo(RepoCmd::Show { full_name }) => {
+            let repo = ops.repo(&full_name).await?;
+            println!("repository:     {}", repo.full_name());
+            println!(
+                "visibility:     {}",
+                if repo.is_public { "public" } else { "private" }
+            );
+            println!("default branch: {}", repo.default_branch);
+            println!("created:        {}", fmt_time(Some(repo.created_at)));
+            println!("storage:        {}", ops.store.path_of(repo.id).display());
+            let c = ops.store.object_counts(repo.id).await?;
+            println!(
+                "objects:        {} pack(s), {} loose, {} KiB",
+                c.packs, c.loose, c.size_kib
+            );
+            let m = ops.db.maintenance_status(repo.id).await?;
+            match &m.running_by {
+                Some(owner) => println!("maintenance:    running now ({owner})"),
+                None => println!(
+                    "maintenance:    last {} ({} runs)",
+                    fmt_ago(m.last_finished_at),
+                    m.runs
+                ),
+            }
+            if let Some(r) = &m.last_result {
+                println!(
+                    "  last result:  {r} in {} ms",
+                    m.last_duration_ms.unwrap_or(0)
+                );
+            }
+            if let Some(e) = &m.last_error {
+                println!("  last error:   {e}");
+            }
+            let protections = ops.protections(&repo).await?;
+            for p in protections {
+                println!(
+                    "protected:      {} (push: {})",
+                    p.pattern,
+                    if p.allow_push.is_empty() {
+                        "repository admins".into()
+                    } else {
+                        p.allow_push.join(", ")
+                    }
+                );
+            }
+            for mirror in ops.mirrors(Some(&repo.full_name())).await? {
+                println!(
+                    "mirror {}:       {} ({})",
+                    mirror.id,
+                    mirror.url,
+                    if mirror.verified {
+                        "verified"
+                    } else {
+                        "not verified"
+                    }
+                );
+            }
+        }
+        Command::Repo(RepoCmd::Maintain { full_name, full }) => {
+            let repo = ops.repo(&full_name).await?;
+            eprintln!("maintaining {} ...", repo.full_name());
+            match ops
+                .maintain(&repo, full, kura_server::maintenance::PACK_GRACE)
+                .await?
+            {
+                kura_server::ops::Maintained::Done { summary, duration_ms } => {
+                    eprintln!("maintained {} in {duration_ms} ms: {summary}", repo.full_name())
+                }
+                kura_server::ops::Maintained::Busy => anyhow::bail!(
+                    "{} is being maintained by another process right now; try again later (kura repo show {})",
+                    repo.full_name(),
+                    repo.full_name()
+                ),
+            }
+        }
         Command::Grant {
             full_name,
             user,

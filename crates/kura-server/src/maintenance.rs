@@ -1,0 +1,96 @@
+//! When to maintain: a while after the last push to a repository (debounced, geometric repack)
+//! and on a schedule for every repository (full repack). The work itself is `Ops::maintain`,
+//! under a lease shared by every process on the database.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use crate::app::AppState;
+use crate::ops::Maintained;
+
+/// Superseded packs are kept this long for readers (also on other replicas) that still use them.
+pub const PACK_GRACE: Duration = Duration::from_secs(3600);
+
+/// Repositories pushed to since their last maintenance, with the time of the last push.
+#[derive(Default)]
+pub struct Dirty {
+    repos: Mutex<HashMap<i64, Instant>>,
+}
+
+impl Dirty {
+    pub fn mark(&self, repo_id: i64) {
+        self.repos
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(repo_id, Instant::now());
+    }
+
+    fn take_quiet(&self, quiet_for: Duration) -> Vec<i64> {
+        let mut map = self.repos.lock().unwrap_or_else(|p| p.into_inner());
+        let ready: Vec<i64> = map
+            .iter()
+            .filter(|(_, t)| t.elapsed() >= quiet_for)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ready {
+            map.remove(id);
+        }
+        ready
+    }
+}
+
+/// Marks the repository dirty when dropped, i.e. when a push's response ends.
+pub struct MarkOnDrop {
+    pub state: AppState,
+    pub repo_id: i64,
+}
+
+impl Drop for MarkOnDrop {
+    fn drop(&mut self) {
+        self.state.dirty.mark(self.repo_id);
+    }
+}
+
+pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let debounce = state.config.maintenance_debounce;
+    let interval = state.config.maintenance_interval;
+    if debounce.is_zero() && interval.is_zero() {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let tick = Duration::from_secs(5).min(debounce.max(Duration::from_secs(1)));
+        let mut last_sweep: Option<Instant> = None;
+        loop {
+            tokio::time::sleep(tick).await;
+            if !debounce.is_zero() {
+                for id in state.dirty.take_quiet(debounce) {
+                    run(&state, id, false).await;
+                }
+            }
+            let sweep_due = last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+            if !interval.is_zero() && sweep_due {
+                last_sweep = Some(Instant::now());
+                let before = kura_db::now() - interval.as_secs() as i64;
+                if let Ok(ids) = state.ops.db.repos_due_for_maintenance(before).await {
+                    for id in ids {
+                        run(&state, id, true).await;
+                    }
+                }
+            }
+        }
+    }))
+}
+
+async fn run(state: &AppState, repo_id: i64, full: bool) {
+    let Ok(Some(repo)) = state.ops.db.repo_by_id(repo_id).await else {
+        return;
+    };
+    match state.ops.maintain(&repo, full, PACK_GRACE).await {
+        Ok(Maintained::Done { .. }) => {}
+        Ok(Maintained::Busy) => {
+            tracing::debug!(repo = %repo.full_name(), "maintenance running elsewhere")
+        }
+        Err(e) => tracing::warn!(repo = %repo.full_name(), error = %e, "maintenance failed"),
+    }
+}
