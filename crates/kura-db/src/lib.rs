@@ -200,3 +200,77 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod lease_tests {
+    use super::*;
+
+    async fn temp_db() -> (Db, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "kura-db-test-{}-{}",
+            std::process::id(),
+            secrets::random_password()
+        ));
+        let db = Db::connect(&format!("sqlite://{}", dir.join("kura.db").display()))
+            .await
+            .unwrap();
+        (db, dir)
+    }
+
+    #[tokio::test]
+    async fn leases_are_exclusive() {
+        let (db, dir) = temp_db().await;
+        let user = db.create_user("alice", "x", false).await.unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let id = Db::insert_repo(
+            &mut tx,
+            &NewRepo {
+                namespace_id: user.namespace_id,
+                name: "app",
+                is_public: false,
+                default_branch: "main",
+            },
+            "alice",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        // maintenance: one holder at a time, free again after finishing
+        assert!(db.claim_maintenance(id, "a", 60).await.unwrap());
+        assert!(!db.claim_maintenance(id, "b", 60).await.unwrap());
+        db.finish_maintenance(id, "a", 5, Ok("done")).await.unwrap();
+        assert!(db.claim_maintenance(id, "b", 60).await.unwrap());
+
+        // mirrors: nothing to claim until a job is queued; then one claimer only
+        let mid = db
+            .add_mirror(
+                &NewMirror {
+                    repo_id: id,
+                    url: "codecommit://us-east-1/app",
+                    branches: &[],
+                    keep_divergent: false,
+                    create_remote: false,
+                    username: None,
+                    secret: None,
+                },
+                "alice/app",
+            )
+            .await
+            .unwrap();
+        assert!(db.claim_mirror("a", 60, None).await.unwrap().is_none());
+        let jobs = db.record_push(id, "alice", "[]").await.unwrap();
+        assert_eq!(jobs.len(), 1);
+        let (m, max_job) = db.claim_mirror("a", 60, None).await.unwrap().unwrap();
+        assert_eq!((m.id, max_job), (mid, jobs[0].1));
+        assert!(db.claim_mirror("b", 60, None).await.unwrap().is_none());
+        // an expired lease (crashed holder) can be taken over
+        assert!(db.renew_lease(mid, "a", -10).await.unwrap());
+        let (m2, _) = db.claim_mirror("b", 60, None).await.unwrap().unwrap();
+        assert_eq!(m2.id, mid);
+        // the old holder cannot record over the new one
+        assert!(!db.renew_lease(mid, "a", 60).await.unwrap());
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
