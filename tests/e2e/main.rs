@@ -10,6 +10,7 @@ mod big;
 mod cli;
 mod concurrency;
 mod git_basic;
+mod maintenance;
 mod names;
 mod network;
 mod permissions;
