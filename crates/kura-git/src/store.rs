@@ -45,6 +45,8 @@ pub struct ServiceRequest<'a> {
     pub protocol: Option<&'a str>,
     /// Extra environment for hooks (the push policy).
     pub hook_env: Vec<(&'static str, String)>,
+    /// Run `post-receive` too (the server wants to hear about the push).
+    pub report_push: bool,
 }
 
 /// Repositories under one root, named by id: `<root>/ab/cd/<id>.git`.
@@ -56,7 +58,13 @@ pub struct RepoStore {
     hook_exe: PathBuf,
 }
 
-const HOOK_NAMES: [&str; 2] = ["pre-receive", "post-receive"];
+/// Hook sets: every push is checked (`pre-receive`); pushes to repositories with something to
+/// do afterwards (mirrors) also report back (`post-receive`). Separate folders, so that other
+/// pushes do not even start the second hook.
+const HOOK_SETS: [(&str, &[&str]); 2] = [
+    ("hooks", &["pre-receive"]),
+    ("hooks-report", &["pre-receive", "post-receive"]),
+];
 
 impl RepoStore {
     /// Prepares `<data_dir>/repositories`, the hook directory and an empty HOME for git.
@@ -97,22 +105,25 @@ impl RepoStore {
     /// The shims are static: the binary comes from `KURA_HOOK_EXE` in the push's environment,
     /// so replicas sharing this folder never fight over its content.
     fn write_hooks(&self) -> Result<()> {
-        std::fs::create_dir_all(&self.hooks_dir).map_err(io_err(format!(
-            "cannot create {}",
-            self.hooks_dir.display()
-        )))?;
-        for name in HOOK_NAMES {
-            let path = self.hooks_dir.join(name);
-            let body = format!("#!/bin/sh\nexec \"$KURA_HOOK_EXE\" hook {name}\n");
-            if std::fs::read_to_string(&path).ok().as_deref() != Some(body.as_str()) {
-                let tmp = self
-                    .hooks_dir
-                    .join(format!(".{name}.{}", std::process::id()));
-                std::fs::write(&tmp, &body)
-                    .map_err(io_err(format!("cannot write {}", tmp.display())))?;
-                set_executable(&tmp)?;
-                std::fs::rename(&tmp, &path)
-                    .map_err(io_err(format!("cannot write {}", path.display())))?;
+        for (set, names) in HOOK_SETS {
+            let dir = self.hooks_dir.with_file_name(set);
+            std::fs::create_dir_all(&dir)
+                .map_err(io_err(format!("cannot create {}", dir.display())))?;
+            for name in names.iter() {
+                let path = dir.join(name);
+                let body = format!("#!/bin/sh\nexec \"$KURA_HOOK_EXE\" hook {name}\n");
+                if std::fs::read_to_string(&path).ok().as_deref() != Some(body.as_str()) {
+                    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+                    std::fs::write(&tmp, &body)
+                        .map_err(io_err(format!("cannot write {}", tmp.display())))?;
+                    set_executable(&tmp)?;
+                    std::fs::rename(&tmp, &path)
+                        .map_err(io_err(format!("cannot write {}", path.display())))?;
+                }
+            }
+            if !names.contains(&"post-receive") {
+                // Left by an older layout: must not run for every push.
+                let _ = std::fs::remove_file(dir.join("post-receive"));
             }
         }
         Ok(())
@@ -145,6 +156,13 @@ impl RepoStore {
                 "uploadpack.allowAnySHA1InWant=false",
                 "-c",
                 "core.logAllRefUpdates=false",
+                // Maintenance is Kura's job (kura-git::maintenance), never a push's.
+                "-c",
+                "receive.autogc=false",
+                "-c",
+                "gc.auto=0",
+                "-c",
+                "maintenance.auto=false",
             ])
             .stdin(Stdio::null())
             .kill_on_drop(true);
@@ -155,6 +173,13 @@ impl RepoStore {
     /// stdout and stderr are piped.
     pub fn service(&self, req: &ServiceRequest<'_>) -> Command {
         let mut cmd = self.git();
+        // Options before the subcommand; a later -c wins over the default hooks folder.
+        if req.report_push {
+            cmd.arg("-c").arg(format!(
+                "core.hooksPath={}",
+                self.hooks_dir.with_file_name("hooks-report").display()
+            ));
+        }
         cmd.arg(req.service.subcommand()).arg("--stateless-rpc");
         if req.advertise_refs {
             cmd.arg("--advertise-refs");

@@ -190,6 +190,7 @@ async fn info_refs(
         advertise_refs: true,
         protocol: protocol.as_deref(),
         hook_env: Vec::new(),
+        report_push: false,
     };
     let mut child = spawn(&state, &req)?;
     drop(child.stdin.take());
@@ -250,6 +251,7 @@ async fn rpc(
     let protocol = git_protocol(&parts.headers)?;
     let mut hook_env = Vec::new();
     let mut guard = None;
+    let mut report_push = false;
     if service == GitService::ReceivePack {
         let policy = push_policy(&state, &access).await?;
         let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
@@ -268,6 +270,7 @@ async fn rpc(
                 hook_env.push(("KURA_HOOK_URL", url.clone()));
             }
             hook_env.push(("KURA_HOOK_TOKEN", token));
+            report_push = true;
             Some(session)
         } else {
             None
@@ -293,6 +296,7 @@ async fn rpc(
         advertise_refs: false,
         protocol: protocol.as_deref(),
         hook_env,
+        report_push,
     };
     let mut child = spawn(&state, &req)?;
     if let Some(mut stdin) = child.stdin.take() {
