@@ -444,9 +444,20 @@ async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
                 )
                 .await?;
             eprintln!(
-                "mirror {} added: every push to {} goes to {}; the first run is queued (kura mirror status {})",
-                m.id, m.repo, m.url, m.repo
+                "mirror {} added: every push to {} goes to {}",
+                m.id, m.repo, m.url
             );
+            // The first run copies what the repository has now; report it here.
+            match ops.worker.run_now(m.id).await {
+                Some(Ok(o)) => eprintln!("mirrored to {} ({}), verified", m.url, o.summary),
+                Some(Err(e)) => eprintln!(
+                    "warning: the first run to {} failed: {}; it is retried in the background by kura serve (kura mirror status {})",
+                    m.url,
+                    kura_mirror::sanitize(&e),
+                    m.repo
+                ),
+                None => eprintln!("the first run is queued (kura mirror status {})", m.repo),
+            }
         }
         MirrorCmd::List { full_name } => {
             println!(
