@@ -3,11 +3,13 @@
 loopback that accepts a request only when its Basic credentials are the SigV4 Git password AWS
 would accept for its host and path, computed here independently with botocore (the way AWS's own
 credential helper signs). With --basic USER:PASS it instead checks a plain user name and password
-(a generic HTTPS remote).
+(a generic HTTPS remote); the environment variable STANDIN_BASIC=USER:PASS does the same and
+keeps the password out of the command line (tests look for it in every process's command line).
 
 Repositories live in ROOT/<name>.git (created on first use, as `kura mirror add --create` would
 have made them exist). It prints `listening on PORT` once ready. Overlapping pushes to one
-repository are written to ROOT/overlaps.log; every receive-pack to ROOT/pushes.log.
+repository are written to ROOT/overlaps.log; every receive-pack to ROOT/pushes.log (a `start`
+line when it begins, an `end` line when it is over).
 Touch ROOT/slow to make each push sleep 3 s first (for kill tests).
 """
 import argparse
@@ -80,6 +82,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("WWW-Authenticate", 'Basic realm="standin"')
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
+        # The request body (if any) was not read: this connection cannot carry another request.
+        self.send_header("Connection", "close")
+        self.close_connection = True
         self.end_headers()
         self.wfile.write(body)
 
@@ -112,9 +117,10 @@ class Handler(BaseHTTPRequestHandler):
             self.log_message("refused %s: %s", self.path, why)
             return self.deny(401 if why == "no credentials" else 403, why)
         repo_dir = os.path.join(ARGS.root, name + ".git")
-        if not os.path.isdir(repo_dir):
-            subprocess.run(["git", "init", "-q", "--bare", repo_dir], check=True)
-            subprocess.run(["git", "-C", repo_dir, "config", "http.receivepack", "true"], check=True)
+        with LOCK:
+            if not os.path.isdir(repo_dir):
+                subprocess.run(["git", "init", "-q", "--bare", repo_dir], check=True)
+                subprocess.run(["git", "-C", repo_dir, "config", "http.receivepack", "true"], check=True)
         body = self.read_body() if self.command == "POST" else b""
         pushing = path.endswith("/git-receive-pack")
         if pushing:
@@ -146,11 +152,18 @@ class Handler(BaseHTTPRequestHandler):
                 env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
             if self.headers.get("Git-Protocol"):
                 env["GIT_PROTOCOL"] = self.headers["Git-Protocol"]
-            out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True).stdout
+            proc = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True)
         finally:
             if pushing:
                 with LOCK:
                     INFLIGHT[name] -= 1
+                with open(os.path.join(ARGS.root, "pushes.log"), "a") as f:
+                    f.write("%s %f end\n" % (name, time.time()))
+        out = proc.stdout
+        if b"\r\n\r\n" not in out:
+            err = proc.stderr.decode(errors="replace").strip()
+            self.log_message("git http-backend failed (%d): %s", proc.returncode, err)
+            return self.deny(500, "git http-backend failed: " + err)
         head, _, payload = out.partition(b"\r\n\r\n")
         status = 200
         headers = []
@@ -158,7 +171,7 @@ class Handler(BaseHTTPRequestHandler):
             k, _, v = line.decode().partition(":")
             if k.lower() == "status":
                 status = int(v.strip().split()[0])
-            elif k:
+            elif k and k.lower() != "content-length":
                 headers.append((k, v.strip()))
         self.send_response(status)
         for k, v in headers:
@@ -180,7 +193,8 @@ def main():
     p.add_argument("--access-key", default="")
     p.add_argument("--secret-key", default="")
     p.add_argument("--session-token", default=None)
-    p.add_argument("--basic", default=None, help="USER:PASS for a plain HTTPS-style remote")
+    p.add_argument("--basic", default=os.environ.get("STANDIN_BASIC") or None,
+                   help="USER:PASS for a plain HTTPS-style remote (default: $STANDIN_BASIC)")
     ARGS = p.parse_args()
     os.makedirs(ARGS.root, exist_ok=True)
     server = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)

@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod git_basic;
 mod maintenance;
+mod mirror;
 mod names;
 mod network;
 mod permissions;

@@ -22,7 +22,12 @@ fn busy_repo(k: &Kura, name: &str, pushes: usize) -> (String, PathBuf) {
     let dir = k.init_repo(name, &url);
     for i in 0..pushes {
         let content: String = (0..2000).map(|j| format!("{i}-{j}\n")).collect();
-        k.commit(&dir, &format!("d{}/f{i}.txt", i % 7), &content, &format!("c{i}"));
+        k.commit(
+            &dir,
+            &format!("d{}/f{i}.txt", i % 7),
+            &content,
+            &format!("c{i}"),
+        );
         k.git_ok(&dir, &["push", "-q", "origin", "HEAD:main"]);
     }
     (url, dir)

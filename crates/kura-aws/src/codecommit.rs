@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_codecommit::error::{DisplayErrorContext, SdkError};
+use aws_sdk_codecommit::error::SdkError;
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
 
 use crate::AwsError;
@@ -60,27 +60,51 @@ pub async fn ensure_repository(config: &SdkConfig, name: &str) -> Result<Ensured
     }
 }
 
-fn classify<E, R>(e: SdkError<E, R>, op: &str) -> AwsError
+fn classify<E>(e: SdkError<E, aws_sdk_codecommit::config::http::HttpResponse>, op: &str) -> AwsError
 where
     E: std::error::Error + aws_sdk_codecommit::error::ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug,
 {
+    const HINT: &str =
+        "the task role needs codecommit:GetRepository and codecommit:CreateRepository";
     match &e {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => AwsError::Unreachable(format!(
             "{op}: {}; check the network path to the CodeCommit API (VPC endpoint, AWS_ENDPOINT_URL)",
-            DisplayErrorContext(&e)
+            root_cause(&e)
         )),
         SdkError::ServiceError(s) => {
             let code = s.err().code().unwrap_or("error");
             let msg = s.err().message().unwrap_or("");
-            if code.contains("AccessDenied") || code.contains("UnrecognizedClient") {
-                AwsError::Api(format!(
-                    "{op}: {code}: {msg}; the task role needs codecommit:GetRepository and codecommit:CreateRepository"
-                ))
+            let status = s.raw().status().as_u16();
+            if status == 401 || status == 403 || code.contains("AccessDenied") {
+                AwsError::Api(format!("{op}: {code}: {msg}; {HINT}"))
             } else {
                 AwsError::Api(format!("{op}: {code}: {msg}"))
             }
         }
-        _ => AwsError::Api(format!("{op}: {}", DisplayErrorContext(&e))),
+        // An answer the SDK could not parse (a proxy, or an XML error): status and error type.
+        SdkError::ResponseError(r) => {
+            let raw = r.raw();
+            let status = raw.status().as_u16();
+            let kind = raw
+                .headers()
+                .get("x-amzn-errortype")
+                .map(|v| v.split(':').next().unwrap_or(v).to_string())
+                .unwrap_or_else(|| "unreadable answer".into());
+            if status == 401 || status == 403 {
+                AwsError::Api(format!("{op}: HTTP {status} {kind}; {HINT}"))
+            } else {
+                AwsError::Api(format!("{op}: HTTP {status} {kind}"))
+            }
+        }
+        _ => AwsError::Api(format!("{op}: {}", root_cause(&e))),
     }
+}
+
+/// The innermost error of the chain: what actually went wrong, without the SDK's wrapping.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur: &(dyn std::error::Error + 'static) = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }

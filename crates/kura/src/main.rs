@@ -140,7 +140,7 @@ async fn run(cli: Cli) -> Result<()> {
             print!("{}", config.redacted_toml());
         }
         command => {
-            init_logging(&config, "warn,sqlx=error");
+            init_logging(&config, "error");
             let ops = open(&config).await?;
             admin(&ops, &config, command).await?;
             ops.db.close().await;
