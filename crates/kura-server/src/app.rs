@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::sync::OwnedMutexGuard;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -159,6 +160,12 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
     let (tx, mut rx) = tokio::sync::watch::channel(false);
+    // Small responses (ref advertisements, pkt-line flushes) must not wait for delayed ACKs.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
