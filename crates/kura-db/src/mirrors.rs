@@ -304,15 +304,7 @@ impl Db {
         let t = now();
         match &rec.result {
             Ok(ok) => {
-                sqlx::query(
-                    "UPDATE mirror_jobs SET done_at = $1 WHERE mirror_id = $2 AND id <= $3 AND done_at IS NULL",
-                )
-                .bind(t)
-                .bind(id)
-                .bind(rec.max_job)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
+                let held = sqlx::query(
                     "UPDATE mirrors SET lease_owner = NULL, lease_until = NULL, attempts = 0, next_attempt_at = 0, \
                      last_attempt_at = $1, last_attempt_job = $2, last_success_at = $1, last_error = NULL, \
                      last_duration_ms = $3, last_summary = $4, verified = $5, remote_heads = $6, runs = runs + 1 \
@@ -328,6 +320,17 @@ impl Db {
                 .bind(owner)
                 .execute(&mut *tx)
                 .await?;
+                // A run that lost its lease must not mark work done that it may not have done.
+                if held.rows_affected() == 1 {
+                    sqlx::query(
+                        "UPDATE mirror_jobs SET done_at = $1 WHERE mirror_id = $2 AND id <= $3 AND done_at IS NULL",
+                    )
+                    .bind(t)
+                    .bind(id)
+                    .bind(rec.max_job)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
             Err(msg) => {
                 sqlx::query(

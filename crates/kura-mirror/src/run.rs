@@ -59,10 +59,16 @@ pub(crate) async fn run(
             .await?,
         ),
     );
-    let remote_before = filter(mirror, git.ls_remote(&url).await?);
+    let (remote_all, remote_head) = git.ls_remote(&url).await?;
+    let remote_before = filter(mirror, remote_all);
 
     let mut refspecs = Vec::new();
+    // Each update is conditional on the remote ref still being what we saw (never a blind
+    // force): a stale run, or someone pushing to the remote meanwhile, fails instead of
+    // overwriting newer state; the next run starts from the new state.
+    let mut leases = Vec::new();
     let mut changed = Vec::new();
+    let mut kept = Vec::new();
     let mut expected = local.clone();
     for (name, oid) in &local {
         match remote_before.get(name) {
@@ -75,7 +81,11 @@ pub(crate) async fn run(
             }
             _ => {}
         }
-        refspecs.push(format!("+{name}:{name}"));
+        refspecs.push(format!("{name}:{name}"));
+        leases.push(format!(
+            "--force-with-lease={name}:{}",
+            remote_before.get(name).map(String::as_str).unwrap_or("")
+        ));
         changed.push(format!("{} {}", short_name(name), &oid[..oid.len().min(7)]));
     }
     for (name, oid) in &remote_before {
@@ -84,25 +94,38 @@ pub(crate) async fn run(
         }
         if mirror.keep_divergent {
             expected.insert(name.clone(), oid.clone());
+        } else if remote_head.as_deref() == Some(name.as_str()) {
+            // Remotes (CodeCommit among them) refuse to delete their default branch.
+            expected.insert(name.clone(), oid.clone());
+            kept.push(short_name(name).to_string());
         } else {
             refspecs.push(format!(":{name}"));
+            leases.push(format!("--force-with-lease={name}:{oid}"));
             changed.push(format!("{} deleted", short_name(name)));
         }
     }
     if !refspecs.is_empty() {
-        let mut args = vec!["push".to_string(), "--porcelain".to_string(), url.clone()];
+        let mut args = vec!["push".to_string(), "--porcelain".to_string()];
+        args.extend(leases);
+        args.push(url.clone());
         args.extend(refspecs);
         git.remote(&args).await?;
     }
-    let remote_after = filter(mirror, git.ls_remote(&url).await?);
+    let remote_after = filter(mirror, git.ls_remote(&url).await?.0);
     let verified = remote_after == expected;
-    let summary = if changed.is_empty() {
+    let mut summary = if changed.is_empty() {
         "up to date".to_string()
     } else if changed.len() > 3 {
         format!("{} and {} more", changed[..3].join(", "), changed.len() - 3)
     } else {
         changed.join(", ")
     };
+    if !kept.is_empty() {
+        summary.push_str(&format!(
+            "; kept {} on the remote: it is the remote's default branch, change that there to remove it",
+            kept.join(", ")
+        ));
+    }
     if !verified {
         return Err(format!(
             "pushed, but the remote's refs differ from Kura's afterwards ({} expected, {} found); will retry",
@@ -277,10 +300,34 @@ impl Git<'_> {
         self.output(cmd, args[0]).await
     }
 
-    async fn ls_remote(&self, url: &str) -> Result<Refs, String> {
+    /// The remote's branches and tags, and the branch its HEAD points to.
+    async fn ls_remote(&self, url: &str) -> Result<(Refs, Option<String>), String> {
         let mut cmd = self.remote_cmd();
-        cmd.args(["ls-remote", "--refs", url, "refs/heads/*", "refs/tags/*"]);
-        Ok(parse_refs(&self.output(cmd, "ls-remote").await?))
+        cmd.args([
+            "ls-remote",
+            "--symref",
+            url,
+            "HEAD",
+            "refs/heads/*",
+            "refs/tags/*",
+        ]);
+        let text = self.output(cmd, "ls-remote").await?;
+        let mut head = None;
+        let mut refs = Refs::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("ref: ") {
+                if let Some((target, "HEAD")) = rest.split_once('\t') {
+                    head = Some(target.to_string());
+                }
+                continue;
+            }
+            if let Some((oid, name)) = line.split_once('\t') {
+                if name != "HEAD" && !name.ends_with("^{}") {
+                    refs.insert(name.to_string(), oid.to_string());
+                }
+            }
+        }
+        Ok((refs, head))
     }
 
     async fn remote(&self, args: &[String]) -> Result<String, String> {

@@ -181,16 +181,29 @@ impl Worker {
         result
     }
 
-    /// Renews the lease every third of its length; resolves only if renewal fails.
+    /// Renews the lease every third of its length. Resolves when another process owns it, or
+    /// when renewals have failed for long enough that it may have expired: the run must stop
+    /// (its git child is killed) before another process can take over.
     async fn lease_lost(&self, id: i64) {
         let s = &self.inner.settings;
-        let lease = s.lease.as_secs().max(5) as i64;
+        let lease = s.lease.max(Duration::from_secs(5));
+        let mut last_ok = Instant::now();
         loop {
-            tokio::time::sleep(s.lease / 3).await;
-            match self.inner.db.renew_lease(id, &s.owner, lease).await {
-                Ok(true) => {}
+            tokio::time::sleep(lease / 6).await;
+            match self
+                .inner
+                .db
+                .renew_lease(id, &s.owner, lease.as_secs() as i64)
+                .await
+            {
+                Ok(true) => last_ok = Instant::now(),
                 Ok(false) => return,
-                Err(e) => tracing::warn!(error = %e, "cannot renew the mirror lease"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot renew the mirror lease");
+                    if last_ok.elapsed() >= lease * 2 / 3 {
+                        return;
+                    }
+                }
             }
         }
     }

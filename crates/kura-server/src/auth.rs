@@ -75,12 +75,19 @@ pub async fn authenticate(
     ip: IpAddr,
 ) -> Result<Caller, HttpError> {
     let creds = credentials(headers)?;
-    let (user_key, secret, basic_user) = match creds {
+    let (secret, basic_user) = match creds {
         Credentials::None => return Ok(Caller::Anonymous),
-        Credentials::Basic { user, secret } => (user.to_lowercase(), secret, Some(user)),
-        Credentials::Bearer(t) => ("token".to_string(), t, None),
+        Credentials::Basic { user, secret } => (secret, Some(user)),
+        Credentials::Bearer(t) => (t, None),
     };
-    let keys = vec![format!("ip:{ip}"), format!("user:{user_key}")];
+    let is_token = basic_user.is_none() || secret.starts_with(secrets::TOKEN_PREFIX);
+    // Tokens are too long to guess: count their failures per address only, so that wrong
+    // passwords for a user never lock out that user's automation (and one shared key for every
+    // Bearer request cannot lock out all of them).
+    let mut keys = vec![format!("ip:{ip}")];
+    if let (false, Some(u)) = (is_token, &basic_user) {
+        keys.push(format!("user:{}", u.to_lowercase()));
+    }
     if let Some(wait) = state.throttle.retry_after(&keys) {
         let secs = wait.as_secs().max(1);
         tracing::warn!(client = %ip, "sign-in throttled");
@@ -91,7 +98,7 @@ pub async fn authenticate(
         e.retry_after = Some(secs);
         return Err(e);
     }
-    let result = if basic_user.is_none() || secret.starts_with(secrets::TOKEN_PREFIX) {
+    let result = if is_token {
         by_token(state, &secret).await
     } else {
         by_password(state, basic_user.as_deref().unwrap_or(""), secret).await
@@ -143,11 +150,19 @@ async fn by_token(state: &AppState, token: &str) -> Result<Actor, Failure> {
     Ok(Actor {
         user,
         scope: Some(tok.scope),
+        token_expires_at: tok.expires_at,
     })
 }
 
 async fn by_password(state: &AppState, name: &str, password: String) -> Result<Actor, Failure> {
     let user = state.ops.db.user_by_name(name).await?;
+    if let Some(u) = user.as_ref().filter(|u| u.disabled) {
+        // Refused before the password is checked, so a disabled account confirms no guess.
+        return Err(Failure::Wrong(format!(
+            "the account {} is disabled; ask an administrator to enable it",
+            u.name
+        )));
+    }
     let hash = user
         .as_ref()
         .map(|u| u.password_hash.clone())
@@ -156,7 +171,11 @@ async fn by_password(state: &AppState, name: &str, password: String) -> Result<A
         .await
         .map_err(|e| Failure::Internal(HttpError::internal(e)))?;
     match user {
-        Some(user) if ok => Ok(Actor { user, scope: None }),
+        Some(user) if ok => Ok(Actor {
+            user,
+            scope: None,
+            token_expires_at: None,
+        }),
         _ => Err(Failure::Wrong(WRONG.into())),
     }
 }

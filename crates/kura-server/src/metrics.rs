@@ -26,8 +26,12 @@ pub async fn metrics(
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     match auth::authenticate(&state, &headers, ip.0).await? {
-        Caller::User(a) if a.user.is_admin => {}
-        Caller::User(_) => return Err(HttpError::forbidden("/metrics is for site admins")),
+        Caller::User(a) if a.user.is_admin && a.scope.is_some() => {}
+        Caller::User(_) => {
+            return Err(HttpError::forbidden(
+                "/metrics needs a site admin's token (not a password): kura token create admin --scope read",
+            ))
+        }
         Caller::Anonymous => {
             return Err(HttpError::unauthorized(
                 "/metrics needs a site admin's token (Authorization: Bearer kura_...)",

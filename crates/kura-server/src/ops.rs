@@ -51,6 +51,8 @@ pub struct Actor {
     pub user: User,
     /// `Some(scope)` when the caller authenticated with a token.
     pub scope: Option<Role>,
+    /// The token's expiry, if it has one.
+    pub token_expires_at: Option<i64>,
 }
 
 impl Actor {

@@ -70,7 +70,7 @@ pub async fn list(
     h: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<MirrorView>>> {
-    let a = actor(&s, &h, ip).await?;
+    let a = mirror_admin(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
     let mut out = Vec::new();
     for m in s.ops.mirrors(Some(&repo.full_name())).await? {
@@ -99,7 +99,7 @@ pub async fn add(
     Path((ns, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<NewMirror>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
+    let a = mirror_admin(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
     let m = s
         .ops
@@ -116,6 +116,14 @@ pub async fn add(
         )
         .await?;
     Ok(created(view(&s, m).await?))
+}
+
+/// Mirrors push with the server's own AWS identity (or stored credentials) to wherever they
+/// point, so only site admins manage them.
+async fn mirror_admin(s: &AppState, h: &HeaderMap, ip: ClientIp) -> ApiResult<crate::ops::Actor> {
+    let a = actor(s, h, ip).await?;
+    super::require_site_admin(&a)?;
+    Ok(a)
 }
 
 async fn one(
@@ -138,7 +146,7 @@ pub async fn show(
     h: HeaderMap,
     Path((ns, name, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Json<MirrorView>> {
-    let a = actor(&s, &h, ip).await?;
+    let a = mirror_admin(&s, &h, ip).await?;
     let m = one(&s, &a, &ns, &name, id).await?;
     Ok(Json(view(&s, m).await?))
 }
@@ -149,7 +157,7 @@ pub async fn remove(
     h: HeaderMap,
     Path((ns, name, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
+    let a = mirror_admin(&s, &h, ip).await?;
     let m = one(&s, &a, &ns, &name, id).await?;
     s.ops.db.remove_mirror(m.id).await?;
     Ok(no_content())
@@ -162,7 +170,7 @@ pub async fn sync(
     h: HeaderMap,
     Path((ns, name, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
+    let a = mirror_admin(&s, &h, ip).await?;
     let m = one(&s, &a, &ns, &name, id).await?;
     s.ops.sync_mirror(&m).await?;
     Ok((

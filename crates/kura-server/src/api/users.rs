@@ -153,7 +153,13 @@ pub async fn password(
     Path(name): Path<String>,
     ApiJson(body): ApiJson<NewPassword>,
 ) -> ApiResult<Response> {
-    self_or_admin(&s, ip, &h, &name).await?;
+    let a = self_or_admin(&s, ip, &h, &name).await?;
+    // A password is not capped by any scope: only an admin-scope token may set one.
+    if a.scope != Some(Role::Admin) {
+        return Err(ApiError(HttpError::forbidden(
+            "setting a password needs a token with scope admin (or kura user passwd on the server)",
+        )));
+    }
     s.ops.set_password(&name, Some(body.password)).await?;
     Ok(no_content())
 }
@@ -193,7 +199,7 @@ pub async fn create_token(
             "a token cannot create a token with a wider scope than its own",
         )));
     }
-    let expires_in = match body.expires_in.as_deref() {
+    let mut expires_in = match body.expires_in.as_deref() {
         Some(e) => Some(humantime::parse_duration(e).map_err(|_| {
             ApiError(HttpError::bad_request(format!(
                 "expires_in {e:?} is not a duration: write e.g. 90d or 12h"
@@ -201,6 +207,13 @@ pub async fn create_token(
         })?),
         None => None,
     };
+    // A token cannot outlive the token that made it.
+    if let Some(limit) = a.token_expires_at {
+        let left = std::time::Duration::from_secs((limit - kura_db::now()).max(1) as u64);
+        if expires_in.is_none_or(|e| e > left) {
+            expires_in = Some(left);
+        }
+    }
     let (token, rec) = s
         .ops
         .create_token(&name, scope.as_str(), expires_in, body.name.as_deref())
