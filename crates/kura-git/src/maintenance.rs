@@ -101,7 +101,8 @@ impl RepoStore {
         keep_packs_for_readers(&repo)?;
         let mut args = vec!["repack", "-d", "-q", "--write-bitmap-index"];
         if opts.full {
-            args.extend(["-a", "--write-midx"]);
+            // -A, not -a: unreachable objects stay (loose) until `prune` expires them.
+            args.extend(["-A", "--write-midx"]);
         } else {
             args.extend(["--geometric=2", "--write-midx"]);
         }

@@ -202,13 +202,23 @@ impl RepoStore {
     pub async fn create(&self, id: i64, default_branch: &str) -> Result<()> {
         let final_path = self.path_of(id);
         if final_path.exists() {
-            return Err(GitError::Io {
-                what: format!(
-                    "repository directory {} already exists",
+            // The id is fresh from the database, so this is what a create interrupted before its
+            // commit left behind (SQLite reuses a rolled-back id). Keep it aside, never serve it.
+            let aside = self.root.join("tmp").join(format!(
+                "orphan-{id}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0)
+            ));
+            tracing::warn!(path = %final_path.display(), aside = %aside.display(), "moving aside a leftover repository directory");
+            tokio::fs::rename(&final_path, &aside)
+                .await
+                .map_err(io_err(format!(
+                    "cannot move {} aside",
                     final_path.display()
-                ),
-                source: std::io::ErrorKind::AlreadyExists.into(),
-            });
+                )))?;
         }
         let tmp = self
             .root

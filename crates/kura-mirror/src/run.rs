@@ -225,6 +225,9 @@ impl Git<'_> {
             "credential.helper=",
             "-c",
             "credential.useHttpPath=true",
+            // Credentials go to the configured host only: no redirect elsewhere.
+            "-c",
+            "http.followRedirects=false",
         ])
         .args([
             "-c",
@@ -261,6 +264,7 @@ impl Git<'_> {
                     cmd.arg("-c")
                         .arg(format!("credential.helper=!{exe} credential-helper env"))
                         .env("KURA_MIRROR_USERNAME", user)
+                        .env("KURA_MIRROR_URL", &self.mirror.url)
                         .env(
                             "KURA_MIRROR_PASSWORD",
                             self.password.as_deref().unwrap_or(""),

@@ -26,6 +26,14 @@ fn clean_word(word: &str) -> String {
             w = format!("{}://***@{}", &w[..i], &rest[at + 1..]);
         }
     }
+    if let Some(i) = w.find("arn:aws") {
+        // Role and account names are nobody's business in a pusher's terminal.
+        let end = w[i..]
+            .find(|c: char| c.is_whitespace() || c == '\'' || c == '"' || c == ',')
+            .map(|e| i + e)
+            .unwrap_or(w.len());
+        w = format!("{}arn:aws:***{}", &w[..i], &w[end..]);
+    }
     let core = w.trim_matches(|c: char| !c.is_ascii_alphanumeric());
     let looks_like_key = (core.starts_with("AKIA") || core.starts_with("ASIA"))
         && core.len() >= 16
@@ -53,6 +61,12 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("https://***@git.example.com/x.git/"), "{s}");
+        let s =
+            sanitize("User: arn:aws:sts::123456789012:assumed-role/kura/task is not authorized");
+        assert!(
+            !s.contains("123456789012") && s.contains("arn:aws:***"),
+            "{s}"
+        );
         let long = "x".repeat(2000);
         assert!(sanitize(&long).len() < 700);
     }

@@ -46,10 +46,22 @@ impl SecretBox {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let key = ChaCha20Poly1305::generate_key(&mut OsRng).to_vec();
-                write_private(&path, &key).map_err(|e| {
-                    MirrorError::Secret(format!("cannot create {}: {e}", path.display()))
-                })?;
-                key
+                match write_private(&path, &key) {
+                    Ok(()) => key,
+                    // Another process created it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => std::fs::read(&path)
+                        .ok()
+                        .filter(|k| k.len() == 32)
+                        .ok_or_else(|| {
+                            MirrorError::Secret(format!("cannot read {}", path.display()))
+                        })?,
+                    Err(e) => {
+                        return Err(MirrorError::Secret(format!(
+                            "cannot create {}: {e}",
+                            path.display()
+                        )))
+                    }
+                }
             }
             Err(e) => {
                 return Err(MirrorError::Secret(format!(
@@ -95,18 +107,24 @@ impl SecretBox {
     }
 }
 
+/// Written whole to a private temporary file, then linked into place: a concurrent reader sees
+/// no file or the whole key, never a part; a concurrent creator gets `AlreadyExists`.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
+    opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
+    let mut f = opts.open(&tmp)?;
     f.write_all(data)?;
-    f.sync_all()
+    f.sync_all()?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use crate::run::{run, wanted_heads, RunOutcome};
 use crate::sanitize::sanitize;
 use crate::secret::SecretBox;
 
+const RECONCILE_EVERY: Duration = Duration::from_secs(300);
+
 #[derive(Clone, Debug)]
 pub struct MirrorSettings {
     /// This process's identity in leases.
@@ -83,7 +85,13 @@ impl Worker {
         let me = self.clone();
         tokio::spawn(async move {
             me.reconcile().await;
+            let mut last_reconcile = Instant::now();
             loop {
+                // Also now and then: a push whose recording failed must not wait for the next.
+                if last_reconcile.elapsed() >= RECONCILE_EVERY {
+                    me.reconcile().await;
+                    last_reconcile = Instant::now();
+                }
                 loop {
                     let Ok(permit) = me.inner.slots.clone().acquire_owned().await else {
                         return;

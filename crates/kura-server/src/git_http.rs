@@ -259,6 +259,7 @@ async fn rpc(
         // post-receive reports to us only when there is something to do after the push.
         let session = if state.ops.db.has_mirrors(access.repo.id).await? {
             let (token, session) = state.hooks.open(
+                state.ops.clone(),
                 access.repo.clone(),
                 access
                     .actor

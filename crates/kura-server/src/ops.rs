@@ -292,7 +292,13 @@ impl Ops {
     pub async fn delete_repo(&self, full: &str) -> Result<Repo> {
         let repo = self.repo(full).await?;
         self.db.delete_repo(repo.id).await?;
-        self.store.remove(repo.id).await?;
+        if let Err(e) = self.store.remove(repo.id).await {
+            return Err(OpsError::Internal(format!(
+                "{} is deleted, but its data could not be removed ({e}); remove {} by hand",
+                repo.full_name(),
+                self.store.path_of(repo.id).display()
+            )));
+        }
         Ok(repo)
     }
 
@@ -408,6 +414,14 @@ impl Ops {
             (Target::Git { .. }, None, Some(_)) => {
                 return Err(OpsError::Invalid(
                     "a password needs a user name: add --username".into(),
+                ))
+            }
+            (Target::Git { url }, _, Some(_))
+                if url.starts_with("http://") && !is_loopback_url(url) =>
+            {
+                return Err(OpsError::Invalid(
+                    "a password would cross the network in clear text over http://: use https://"
+                        .into(),
                 ))
             }
             (Target::Git { .. }, _, _) if req.create => {
@@ -589,6 +603,18 @@ impl Ops {
             }
         }
     }
+}
+
+fn is_loopback_url(url: &str) -> bool {
+    let host = url
+        .split_once("://")
+        .map(|(_, r)| r.split('/').next().unwrap_or(""))
+        .unwrap_or("");
+    let host = host.rsplit_once(':').map(|(h, _)| h).unwrap_or(host);
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn password_or_random(password: Option<String>) -> Result<(String, bool)> {

@@ -16,41 +16,76 @@ use kura_git::policy::RefUpdate;
 use rand::distributions::{Alphanumeric, DistString};
 
 use crate::app::AppState;
+use crate::ops::Ops;
 
 pub const TOKEN_HEADER: &str = "x-kura-hook-token";
 
 /// What a push's hook may report, keyed by a one-time token handed to that push only.
 #[derive(Default)]
 pub struct HookSessions {
-    map: Mutex<HashMap<String, (Repo, String)>>,
+    map: Mutex<HashMap<String, Session>>,
 }
 
-/// Removes the session when the push's response ends.
+#[derive(Clone)]
+struct Session {
+    repo: Repo,
+    pusher: String,
+    /// The push is recorded and its mirror jobs queued.
+    recorded: bool,
+}
+
+/// Removes the session when the push's response ends. If the push was never recorded (the
+/// client went away before post-receive reported, or recording failed), its mirrors get a run
+/// queued anyway: runs mirror the whole state, so an extra one is harmless, a missing one not.
 pub struct SessionGuard {
     sessions: Arc<HookSessions>,
     token: String,
+    ops: Ops,
 }
 
 impl Drop for SessionGuard {
     fn drop(&mut self) {
-        self.sessions
+        let session = self
+            .sessions
             .map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.token);
+        let Some(s) = session.filter(|s| !s.recorded) else {
+            return;
+        };
+        let ops = self.ops.clone();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let Ok(mirrors) = ops.db.mirrors(Some(s.repo.id)).await else {
+                    return;
+                };
+                for m in mirrors {
+                    if let Err(e) = ops.db.enqueue_sync(m.id).await {
+                        tracing::error!(error = %e, repo = %s.repo.full_name(), "cannot queue a mirror run after an unreported push");
+                    }
+                }
+                ops.worker.kick();
+            });
+        }
     }
 }
 
 impl HookSessions {
-    pub fn open(self: &Arc<Self>, repo: Repo, pusher: String) -> (String, SessionGuard) {
+    pub fn open(self: &Arc<Self>, ops: Ops, repo: Repo, pusher: String) -> (String, SessionGuard) {
         let token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(token.clone(), (repo, pusher));
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            token.clone(),
+            Session {
+                repo,
+                pusher,
+                recorded: false,
+            },
+        );
         let guard = SessionGuard {
             sessions: self.clone(),
             token: token.clone(),
+            ops,
         };
         (token, guard)
     }
@@ -60,7 +95,18 @@ impl HookSessions {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
-            .cloned()
+            .map(|s| (s.repo.clone(), s.pusher.clone()))
+    }
+
+    fn mark_recorded(&self, token: &str) {
+        if let Some(s) = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(token)
+        {
+            s.recorded = true;
+        }
     }
 }
 
@@ -94,6 +140,7 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
                 .into_response();
         }
     };
+    state.hooks.mark_recorded(token);
     if jobs.is_empty() {
         return (StatusCode::OK, String::new()).into_response();
     }

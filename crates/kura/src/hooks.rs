@@ -93,11 +93,24 @@ pub fn credential_helper(kind: &str, operation: &str) -> ExitCode {
         // Kura's own mirror pushes: the credentials are in this process's environment only.
         "env" => {
             if operation == "get" {
-                if let (Ok(u), Ok(p)) = (
+                if let (Ok(u), Ok(p), Ok(url)) = (
                     std::env::var("KURA_MIRROR_USERNAME"),
                     std::env::var("KURA_MIRROR_PASSWORD"),
+                    std::env::var("KURA_MIRROR_URL"),
                 ) {
-                    print!("username={u}\npassword={p}\n");
+                    // Only for the mirror's own protocol and host.
+                    let (scheme, rest) = url.split_once("://").unwrap_or(("", ""));
+                    let host = rest.split('/').next().unwrap_or("");
+                    let asked = |k: &str| {
+                        input
+                            .lines()
+                            .find_map(|l| l.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                            .unwrap_or("")
+                            .to_string()
+                    };
+                    if asked("protocol") == scheme && asked("host") == host {
+                        print!("username={u}\npassword={p}\n");
+                    }
                 }
             }
             ExitCode::SUCCESS

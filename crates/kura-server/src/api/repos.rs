@@ -113,22 +113,29 @@ pub async fn update(
 ) -> ApiResult<Json<RepoView>> {
     let a = actor(&s, &h, ip).await?;
     let mut repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
-    s.ops
-        .update_repo(&repo, body.public, body.default_branch.as_deref())
-        .await?;
+    // Every check before any change: a refused move must not leave the settings half-applied.
     if let Some(new_full) = body.full_name.as_deref() {
         let (new_ns, _) =
             crate::names::split_full(new_full).map_err(|m| ApiError(HttpError::bad_request(m)))?;
-        if s.ops
-            .namespace_role(&a.user, &new_ns)
-            .await?
-            .map(|r| a.cap(r))
-            != Some(Role::Admin)
-        {
+        let admin_in = |role: Option<Role>| role.map(|r| a.cap(r)) == Some(Role::Admin);
+        // Taking a repository out of a namespace needs admin of that namespace, not just a
+        // grant on the repository.
+        if !admin_in(s.ops.namespace_role(&a.user, &repo.namespace).await?) {
+            return Err(ApiError(HttpError::forbidden(format!(
+                "moving a repository out of {} needs admin of {}",
+                repo.namespace, repo.namespace
+            ))));
+        }
+        if !admin_in(s.ops.namespace_role(&a.user, &new_ns).await?) {
             return Err(ApiError(HttpError::forbidden(format!(
                 "moving a repository into {new_ns} needs admin there"
             ))));
         }
+    }
+    s.ops
+        .update_repo(&repo, body.public, body.default_branch.as_deref())
+        .await?;
+    if let Some(new_full) = body.full_name.as_deref() {
         repo = s.ops.rename_repo(&repo.full_name(), new_full).await?;
     } else {
         repo = s.ops.repo(&repo.full_name()).await?;
