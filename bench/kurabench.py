@@ -1,0 +1,1230 @@
+#!/usr/bin/env python3
+"""Kura vs `git http-backend` (nginx + fcgiwrap): the benchmark driver behind `bench/run`.
+
+Both servers serve the same bare repositories on loopback ports; every figure is measured in
+alternating runs (Kura, reference, Kura, reference, ...) and reported as min/median/max per
+server and as the ratio Kura / reference. See BENCHMARKS.md for what each figure means.
+Standard library only (Python 3.11).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime as dt
+import glob
+import http.client
+import json
+import os
+import platform
+import random
+import re
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.dont_write_bytecode = True  # no __pycache__ in bench/
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gen_repo import GenParams, add_many_refs, describe, generate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PAGE = os.sysconf("SC_PAGE_SIZE")
+MiB = 1024 * 1024
+
+MODES = {
+    "quick": dict(
+        gen=GenParams(commits=3000, files=2000, branches=200, tags=100, large_blobs=3, large_blob_mb=3.0),
+        many_refs=5000,
+        clone_runs=10,
+        small_runs=15,
+        small_batch=5,
+        push_runs=8,
+        push_batch=3,
+        tput_runs=5,
+        tput_levels={1: 3, 8: 8, 16: 16},  # concurrency -> requests per run
+    ),
+    "full": dict(
+        gen=GenParams(commits=20000, files=5000, branches=300, tags=150, large_blobs=4, large_blob_mb=4.0),
+        many_refs=6000,
+        clone_runs=15,
+        small_runs=20,
+        small_batch=5,
+        push_runs=10,
+        push_batch=3,
+        tput_runs=5,
+        tput_levels={1: 4, 8: 16, 16: 32},
+    ),
+    # development smoke test only: a tiny repository, two runs of everything
+    "tiny": dict(
+        gen=GenParams(commits=300, files=200, branches=20, tags=10, large_blobs=1, large_blob_mb=0.5),
+        many_refs=300,
+        clone_runs=2,
+        small_runs=3,
+        small_batch=2,
+        push_runs=2,
+        push_batch=2,
+        tput_runs=2,
+        tput_levels={1: 1, 8: 8, 16: 16},
+    ),
+}
+
+TARGETS = {
+    # figure id -> (description, max ratio); lower is better for all of them
+    "clone.server_cpu": ("server CPU per full clone", 0.3),
+    "refs.ls-remote": ("ls-remote", 1.0),
+    "refs.noop-fetch": ("no-op fetch", 1.0),
+    "push": ("push", 1.1),
+}
+IDLE_RSS_TARGET_MB = 25.0
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class BenchError(Exception):
+    pass
+
+
+# --------------------------------------------------------------------------------------------
+# /proc: CPU and memory of a process tree
+
+
+def _stat(pid: int):
+    """(utime+stime, cutime+cstime) in ticks and RSS in bytes, or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            s = f.read()
+    except OSError:
+        return None
+    f_ = s[s.rfind(b")") + 2 :].split()
+    return int(f_[11]) + int(f_[12]), int(f_[13]) + int(f_[14]), int(f_[21]) * PAGE
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for task in glob.glob(f"/proc/{pid}/task/*/children"):
+        try:
+            with open(task) as f:
+                out += [int(x) for x in f.read().split()]
+        except OSError:
+            pass
+    return out
+
+
+def descendants(roots: list[int]) -> list[int]:
+    seen, todo = [], list(roots)
+    while todo:
+        p = todo.pop()
+        for c in _children(p):
+            if c not in seen:
+                seen.append(c)
+                todo.append(c)
+    return seen
+
+
+def tree_cpu(roots: list[int], resident=()) -> tuple[float, float]:
+    """CPU seconds (user + system) of a process tree, including reaped children, split into
+    (server processes: the roots and the long-lived `resident` descendants, their own time;
+    request processes: every other descendant and everything reaped)."""
+    own = kids = 0
+    for pid in list(roots) + descendants(roots):
+        st = _stat(pid)
+        if not st:
+            continue
+        if pid in roots or pid in resident:
+            own += st[0]
+            kids += st[1]
+        else:
+            kids += st[0] + st[1]
+    return own / CLK_TCK, kids / CLK_TCK
+
+
+def rss_of(pids) -> int:
+    total = 0
+    for pid in pids:
+        st = _stat(pid)
+        if st:
+            total += st[2]
+    return total
+
+
+class Sampler(threading.Thread):
+    """Samples the RSS of a process tree every `interval` s; keeps the peaks (total, server
+    processes, request processes)."""
+
+    def __init__(self, roots: list[int], resident=(), interval: float = 0.02):
+        super().__init__(daemon=True)
+        self.roots, self.resident, self.interval = roots, set(resident), interval
+        self.peak_total = self.peak_roots = self.peak_children = 0
+        self._stop_evt = threading.Event()
+
+    def sample(self):
+        """Server processes (roots and resident workers) and request processes separately."""
+        tree = descendants(self.roots)
+        r = rss_of(list(self.roots) + [p for p in tree if p in self.resident])
+        c = rss_of([p for p in tree if p not in self.resident])
+        self.peak_roots = max(self.peak_roots, r)
+        self.peak_children = max(self.peak_children, c)
+        self.peak_total = max(self.peak_total, r + c)
+
+    def run(self):
+        while not self._stop_evt.is_set():
+            self.sample()
+            self._stop_evt.wait(self.interval)
+
+    def stop(self):
+        self._stop_evt.set()
+        self.join()
+        self.sample()
+
+
+# --------------------------------------------------------------------------------------------
+# processes we start (stopped by PID at the end, also on error and Ctrl-C)
+
+
+class Procs:
+    def __init__(self, pidfile: Path):
+        self.pidfile = pidfile
+        self.items: list[tuple[str, subprocess.Popen]] = []
+
+    def start(self, name, argv, **kw) -> subprocess.Popen:
+        p = subprocess.Popen(argv, start_new_session=True, **kw)
+        self.items.append((name, p))
+        self._save()
+        return p
+
+    def _save(self):
+        rows = []
+        for name, p in self.items:
+            try:
+                cmd = Path(f"/proc/{p.pid}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                cmd = ""
+            rows.append({"name": name, "pid": p.pid, "cmdline": cmd})
+        self.pidfile.write_text(json.dumps(rows))
+
+    @staticmethod
+    def reap_stale(pidfile: Path):
+        """Stops servers left running by an earlier run that was killed (matched by PID and
+        command line, so an unrelated process that reused the PID is left alone)."""
+        if not pidfile.exists():
+            return
+        try:
+            rows = json.loads(pidfile.read_text())
+        except ValueError:
+            rows = []
+        for r in rows:
+            try:
+                cmd = Path(f"/proc/{r['pid']}/cmdline").read_bytes().decode(errors="replace")
+            except OSError:
+                continue
+            if r["cmdline"] and cmd == r["cmdline"]:
+                log(f"stopping {r['name']} (pid {r['pid']}) left over from an earlier run")
+                kids = descendants([r["pid"]])
+                for pid in [r["pid"]] + kids:
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
+                time.sleep(1)
+        pidfile.unlink()
+
+    def stop_all(self):
+        for name, p in reversed(self.items):
+            if p.poll() is not None:
+                continue
+            kids = descendants([p.pid])
+            try:
+                if name == "fcgiwrap":
+                    # its prefork workers outlive a SIGTERM of the parent: stop the whole group
+                    # (it is our own process group: started with start_new_session)
+                    os.killpg(p.pid, signal.SIGTERM)
+                else:
+                    p.send_signal(signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            for pid in kids:  # e.g. fcgiwrap's prefork workers, if they outlived their parent
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        self.items.clear()
+        if self.pidfile.exists():
+            self.pidfile.unlink()
+
+
+
+# --------------------------------------------------------------------------------------------
+# helpers
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(argv, check=True, quiet=False, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("stdout", subprocess.PIPE)
+    kw.setdefault("stderr", subprocess.PIPE)
+    r = subprocess.run([str(a) for a in argv], **kw)
+    if check and r.returncode != 0:
+        err = (r.stderr or b"").decode(errors="replace") if isinstance(r.stderr, bytes) else (r.stderr or "")
+        raise BenchError(f"{' '.join(map(str, argv))} failed ({r.returncode}): {err.strip()[-2000:]}")
+    return r
+
+
+def wait_http(url: str, timeout=30.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status < 500:
+                    return
+        except Exception:
+            time.sleep(0.1)
+    raise BenchError(f"{url} did not answer within {timeout:.0f} s")
+
+
+def summary(xs: list[float]) -> dict:
+    return {"min": min(xs), "median": statistics.median(xs), "max": max(xs), "n": len(xs)}
+
+
+def pkt(line: bytes) -> bytes:
+    return b"%04x" % (len(line) + 4) + line
+
+
+# --------------------------------------------------------------------------------------------
+# servers
+
+
+@dataclass
+class Server:
+    name: str  # "kura" or "reference"
+    base: str
+    roots: list[int]
+    idle: set = field(default_factory=set)  # long-lived descendants (workers) at idle
+    push_header: str | None = None
+    rusage_file: Path | None = None  # CPU of exited CGI processes (reference only)
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by the server, as (server processes, request processes):
+        live processes and reaped children from /proc, plus, for the reference, what its CGI
+        processes reported at exit (see cgi_rusage.c)."""
+        own, kids = tree_cpu(self.roots, self.idle)
+        if self.rusage_file is not None and self.rusage_file.exists():
+            with open(self.rusage_file) as f:
+                for line in f:
+                    parts = line.split()
+                    if len(parts) == 4:
+                        kids += float(parts[1])
+        return own, kids
+
+    def url(self, repo_key: str) -> str:
+        return f"{self.base}/{repo_key}.git"
+
+    def quiesce(self, timeout=60.0):
+        """Waits until no request process (git child) is left in the tree."""
+        end = time.time() + timeout
+        while time.time() < end:
+            extra = [p for p in descendants(self.roots) if p not in self.idle]
+            if not extra:
+                return
+            time.sleep(0.02)
+        log(f"warning: {self.name} still has child processes after {timeout:.0f} s")
+
+
+@dataclass
+class Repo:
+    key: str  # name on both servers
+    label: str
+    source: Path  # bare repository with the content (never served itself)
+    default_branch: str
+    kind: str  # gen | many | user | push
+    info: dict = field(default_factory=dict)
+    kura_dir: Path | None = None
+    ref_dir: Path | None = None
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.mode = dict(MODES[args.mode])
+        if args.runs:
+            for k in ("clone_runs", "small_runs", "push_runs", "tput_runs"):
+                self.mode[k] = args.runs
+        self.out = Path(args.out).resolve()
+        self.cache = ROOT / "bench" / "out" / "cache"  # shared by every --out
+        self.work = self.out / "run"
+        self.git = shutil.which("git")
+        if not self.git:
+            raise BenchError("git is not installed")
+        self.git = os.path.realpath(self.git)
+        self.git_dir = os.path.dirname(self.git)
+        path = [self.git_dir] + "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".split(":")
+        self.path = ":".join(dict.fromkeys(path))
+        self.procs = Procs(self.out / "pids.json")
+        self.results: dict = {"figures": [], "notes": []}
+        self.repos: list[Repo] = []
+        self.kura: Server | None = None
+        self.ref: Server | None = None
+        self.maintained = False
+
+    # ---------------------------------------------------------------- set-up
+
+    def client_env(self) -> dict:
+        home = self.work / "client-home"
+        home.mkdir(parents=True, exist_ok=True)
+        return {
+            "PATH": self.path,
+            "HOME": str(home),
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": "/dev/null",
+            "GIT_TERMINAL_PROMPT": "0",
+            "LC_ALL": "C",
+            "TZ": "UTC",
+        }
+
+    def install_packages(self):
+        need = [p for p, exe in (("nginx", "nginx"), ("fcgiwrap", "fcgiwrap"), ("gcc", "cc"))
+                if not shutil.which(exe) and not os.path.exists(f"/usr/sbin/{exe}")]
+        if not need:
+            return
+        if self.args.no_install:
+            raise BenchError(f"{', '.join(need)} missing and --no-install given")
+        log(f"installing {' '.join(need)} with apt-get")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        r = run(sudo + ["apt-get", "install", "-y", *need], check=False, env=env)
+        if r.returncode != 0:
+            run(sudo + ["apt-get", "update"], env=env)
+            run(sudo + ["apt-get", "install", "-y", *need], env=env)
+
+    def exe(self, name) -> str:
+        return shutil.which(name) or f"/usr/sbin/{name}"
+
+    def build_kura(self) -> str:
+        if self.args.kura_bin:
+            return str(Path(self.args.kura_bin).resolve())
+        target = os.environ.get("CARGO_TARGET_DIR") or str(Path.home() / ".cache/kura-target")
+        binary = Path(target) / "release" / "kura"
+        if self.args.no_build:
+            if not binary.exists():
+                raise BenchError(f"{binary} does not exist (drop --no-build)")
+            return str(binary)
+        log(f"building kura (cargo build --release -p kura, CARGO_TARGET_DIR={target})")
+        t0 = time.time()
+        r = subprocess.run(
+            ["cargo", "build", "--release", "-p", "kura"],
+            cwd=ROOT,
+            env=dict(os.environ, CARGO_TARGET_DIR=target),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        if r.returncode != 0:
+            sys.stderr.write(r.stdout.decode(errors="replace")[-4000:])
+            raise BenchError("cargo build --release -p kura failed (see above)")
+        log(f"  built in {time.time() - t0:.0f} s")
+        return str(binary)
+
+    def prepare_repos(self):
+        self.cache.mkdir(parents=True, exist_ok=True)
+        p: GenParams = self.mode["gen"]
+        gen = self.cache / f"gen-{p.key()}.git"
+        if not gen.exists():
+            log(f"generating {p.label()} into {gen.name}")
+            t0 = time.time()
+            generate(p, gen, self.git, log=log)
+            log(f"  generated in {time.time() - t0:.0f} s")
+        many_n = self.mode["many_refs"]
+        many = self.cache / f"manyrefs-{p.key()}-{many_n}.git"
+        if not many.exists():
+            log(f"adding {many_n} refs to a copy of it ({many.name})")
+            add_many_refs(gen, many, many_n, self.git)
+        self.repos.append(Repo("gen", p.label(), gen, "main", "gen", describe(gen, self.git)))
+        self.repos.append(
+            Repo("manyrefs", f"the generated repository plus {many_n} refs", many, "main", "many",
+                 describe(many, self.git))
+        )
+        src_dir = self.work / "sources"
+        for i, path in enumerate(self.args.repo or []):
+            path = Path(path).resolve()
+            base = re.sub(r"[^A-Za-z0-9._-]", "-", path.name.removesuffix(".git")).strip(".-") or "repo"
+            key = f"user{i + 1}-{base}"[:90]
+            dest = src_dir / f"{key}.git"
+            log(f"copying {path} (git clone --bare --no-local) for {key}")
+            run([self.git, "clone", "--bare", "--no-local", "--quiet", path, dest], env=self.client_env())
+            head = run([self.git, "-C", dest, "symbolic-ref", "--short", "HEAD"], check=False,
+                       env=self.client_env()).stdout.decode().strip()
+            self.repos.append(Repo(key, f"{path}", dest, head or "main", "user", describe(dest, self.git)))
+        self.repos.append(Repo("push", "copy of the generated repository, pushed to", gen, "main", "push",
+                               dict(self.repos[0].info)))
+
+    def kura_cli(self, *args, stdin=None) -> str:
+        r = run([self.kura_bin, *args], env=self.kura_env, input=stdin)
+        return r.stdout.decode()
+
+    def setup_kura(self):
+        data = self.work / "kura-data"
+        self.kura_port = free_port()
+        self.kura_env = {
+            "PATH": self.path,
+            "HOME": str(self.work / "kura-home"),
+            "KURA_DATA_DIR": str(data),
+            "KURA_LISTEN": f"127.0.0.1:{self.kura_port}",
+            "KURA_ADMIN_PASSWORD": secrets.token_urlsafe(18),
+            "KURA_SHUTDOWN_GRACE": "3s",
+            "LC_ALL": "C",
+        }
+        (self.work / "kura-home").mkdir(parents=True, exist_ok=True)
+        cfg = self.kura_cli("config")
+        # background maintenance would repack repositories in the middle of a measurement:
+        # the benchmark runs `kura repo maintain` itself, before measuring
+        if "maintenance_interval" in cfg:
+            self.kura_env["KURA_MAINTENANCE_INTERVAL"] = "0s"
+            self.kura_env["KURA_MAINTENANCE_DEBOUNCE"] = "0s"
+            self.results["notes"].append(
+                "Kura's background maintenance was off during the run (KURA_MAINTENANCE_INTERVAL=0s, "
+                "KURA_MAINTENANCE_DEBOUNCE=0s) so that no repack happens mid-measurement."
+            )
+        self.kura_cli("group", "add", "bench")
+        self.kura_cli("user", "add", "benchpush", "--password-stdin", stdin=secrets.token_urlsafe(18).encode() + b"\n")
+        self.kura_cli("group", "member", "add", "bench", "benchpush", "--role", "write")
+        token = self.kura_cli("token", "create", "benchpush", "--scope", "write").strip().split()[-1]
+        repo_root = data / "repositories"
+        for repo in self.repos:
+            before = set(glob.glob(str(repo_root / "??" / "??" / "*.git")))
+            self.kura_cli("repo", "create", f"bench/{repo.key}", "--public", "--default-branch", repo.default_branch)
+            # where it lives: `kura repo show` says so (newer Kura); else the one new directory
+            shown = run([self.kura_bin, "repo", "show", f"bench/{repo.key}"], check=False, env=self.kura_env)
+            m = re.search(r"^storage:\s*(\S.*?)\s*$", shown.stdout.decode(errors="replace"), re.M)
+            new = set(glob.glob(str(repo_root / "??" / "??" / "*.git"))) - before
+            if shown.returncode == 0 and m and Path(m.group(1)).is_dir():
+                repo.kura_dir = Path(m.group(1))
+            elif len(new) == 1:
+                repo.kura_dir = Path(new.pop())
+            else:
+                raise BenchError(f"cannot find the directory of bench/{repo.key} under {repo_root}")
+            install_content(repo.source, repo.kura_dir)
+        # maintenance hook: `kura repo maintain` once it exists
+        r = run([self.kura_bin, "repo", "maintain", "--help"], check=False, env=self.kura_env)
+        self.maintain_cmd = None
+        if r.returncode == 0 and not self.args.no_maintain:
+            help_text = r.stdout.decode()
+            self.maintain_cmd = ["repo", "maintain", "NS/NAME"] + (["--full"] if "--full" in help_text else [])
+            # the reference keeps unmaintained copies of its own
+            self.maintained = True
+            for repo in self.repos:
+                t0 = time.time()
+                self.kura_cli(*[a.replace("NS/NAME", f"bench/{repo.key}") for a in self.maintain_cmd])
+                repo.info["kura_maintain_seconds"] = round(time.time() - t0, 2)
+                repo.info["kura_after_maintain"] = repo_state(repo.kura_dir)
+                log(f"  kura {' '.join(self.maintain_cmd).replace('NS/NAME', 'bench/' + repo.key)}: "
+                    f"{repo.info['kura_maintain_seconds']} s, {repo.info['kura_after_maintain']}")
+        self.maintain_available = r.returncode == 0
+
+        log_f = open(self.work / "kura.log", "wb")
+        p = self.procs.start("kura", [self.kura_bin, "serve"], env=self.kura_env, stdout=log_f,
+                             stderr=subprocess.STDOUT, cwd=self.work)
+        base = f"http://127.0.0.1:{self.kura_port}"
+        wait_http(base + "/healthz")
+        auth = base64.b64encode(f"benchpush:{token}".encode()).decode()
+        self.kura = Server("kura", base + "/bench", [p.pid], push_header=f"Authorization: Basic {auth}")
+        self.kura.idle = set(descendants([p.pid]))
+
+    def setup_reference(self):
+        rroot = self.work / "ref-root"
+        rroot.mkdir(parents=True)
+        for repo in self.repos:
+            dest = rroot / f"{repo.key}.git"
+            if self.maintained or repo.kind == "push":
+                # own unmaintained copy (Kura's maintenance must not touch it; pushes need
+                # their own starting state)
+                dest.mkdir()
+                install_content(repo.source, dest, init_git=self.git)
+            else:
+                dest.symlink_to(repo.kura_dir)
+            repo.ref_dir = dest
+            repo.info["reference_state"] = repo_state(dest)
+        ngx = self.work / "nginx"
+        for d in ("logs", "tmp", "home"):
+            (ngx / d).mkdir(parents=True, exist_ok=True)
+        sock = ngx / "fcgiwrap.sock"
+        workers = max(self.mode["tput_levels"]) + 4
+        fcgi_log = open(ngx / "logs" / "fcgiwrap.log", "wb")
+        fp = self.procs.start("fcgiwrap", [self.exe("fcgiwrap"), "-c", str(workers), "-s", f"unix:{sock}"],
+                              env={"PATH": self.path}, stdout=fcgi_log, stderr=subprocess.STDOUT)
+        for _ in range(100):
+            if sock.exists():
+                break
+            time.sleep(0.05)
+        else:
+            raise BenchError("fcgiwrap did not create its socket")
+        self.ref_port = free_port()
+        backend = os.path.join(
+            run([self.git, "--exec-path"]).stdout.decode().strip(), "git-http-backend"
+        )
+        shim = self.build_shim(ngx)
+        rusage_file = ngx / "cgi-rusage.log"
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        conf = f"""{user}worker_processes auto;
+pid {ngx}/nginx.pid;
+error_log {ngx}/logs/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {ngx}/tmp/body;
+    fastcgi_temp_path {ngx}/tmp/fastcgi;
+    proxy_temp_path {ngx}/tmp/proxy;
+    uwsgi_temp_path {ngx}/tmp/uwsgi;
+    scgi_temp_path {ngx}/tmp/scgi;
+    client_max_body_size 0;
+    server {{
+        listen 127.0.0.1:{self.ref_port};
+        location / {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:{sock};
+            fastcgi_param SCRIPT_FILENAME {backend};
+            fastcgi_param PATH_INFO $uri;
+            fastcgi_param GIT_PROJECT_ROOT {rroot};
+            fastcgi_param GIT_HTTP_EXPORT_ALL 1;
+            fastcgi_param PATH {self.path};
+            fastcgi_param HOME {ngx}/home;
+            fastcgi_param GIT_CONFIG_NOSYSTEM 1;
+            fastcgi_param GIT_CONFIG_GLOBAL /dev/null;
+            fastcgi_param GIT_CONFIG_COUNT 1;
+            fastcgi_param GIT_CONFIG_KEY_0 http.receivepack;
+            fastcgi_param GIT_CONFIG_VALUE_0 true;
+            fastcgi_param LD_PRELOAD {shim};
+            fastcgi_param BENCH_RUSAGE_FILE {rusage_file};
+            fastcgi_buffering off;
+            fastcgi_read_timeout 600s;
+            fastcgi_send_timeout 600s;
+        }}
+    }}
+}}
+"""
+        (ngx / "nginx.conf").write_text(conf)
+        run([self.exe("nginx"), "-t", "-p", ngx, "-c", ngx / "nginx.conf"])
+        np_ = self.procs.start("nginx", [self.exe("nginx"), "-p", str(ngx), "-c", str(ngx / "nginx.conf"),
+                                         "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{self.ref_port}"
+        wait_http(base + "/gen.git/info/refs?service=git-upload-pack")
+        self.ref = Server("reference", base, [np_.pid, fp.pid], rusage_file=rusage_file)
+        time.sleep(0.5)
+        self.ref.idle = set(descendants(self.ref.roots))
+        self.results["reference_setup"] = {
+            "nginx": run([self.exe("nginx"), "-v"]).stderr.decode().strip(),
+            "fcgiwrap_workers": workers,
+            "http_backend": backend,
+            "config": str(ngx / "nginx.conf"),
+        }
+
+    def build_shim(self, d: Path) -> Path:
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            raise BenchError("a C compiler (cc) is needed to build bench/cgi_rusage.c: apt-get install -y gcc")
+        so = d / "cgi_rusage.so"
+        run([cc, "-O2", "-shared", "-fPIC", "-Wall", "-o", so, ROOT / "bench" / "cgi_rusage.c"])
+        return so
+
+    # ---------------------------------------------------------------- measuring
+
+    def servers(self):
+        return [self.kura, self.ref]
+
+    def measure(self, srv: Server, fn) -> dict:
+        srv.quiesce()
+        cpu0 = srv.cpu()
+        smp = Sampler(srv.roots, srv.idle)
+        smp.start()
+        t0 = time.perf_counter()
+        extra = fn()
+        wall = time.perf_counter() - t0
+        srv.quiesce()
+        smp.stop()
+        cpu1 = srv.cpu()
+        r = {
+            "wall": wall,
+            "cpu": (cpu1[0] + cpu1[1]) - (cpu0[0] + cpu0[1]),
+            "cpu_server": cpu1[0] - cpu0[0],
+            "cpu_children": cpu1[1] - cpu0[1],
+            "peak_rss": smp.peak_total / MiB,
+            "peak_rss_main": smp.peak_roots / MiB,
+            "peak_rss_children": smp.peak_children / MiB,
+        }
+        if extra:
+            r.update(extra)
+        return r
+
+    def alternate(self, runs: int, fn_for, warmup=True, per=1) -> dict:
+        """fn_for(server, i) -> callable doing one run (i = -1: the unrecorded warm-up).
+        `per`: operations in one run; wall and CPU are then reported per operation (CPU times
+        come in 10 ms ticks from /proc, so short operations are measured in batches).
+        Returns {"kura": [...], "reference": [...]}."""
+        res = {"kura": [], "reference": []}
+        if warmup:
+            for srv in self.servers():
+                self.measure(srv, fn_for(srv, -1))
+        for i in range(runs):
+            for srv in self.servers():
+                m = self.measure(srv, fn_for(srv, i))
+                for k in ("wall", "cpu", "cpu_server", "cpu_children"):
+                    m[k] /= per
+                res[srv.name].append(m)
+        return res
+
+    def batch(self, fns):
+        def go():
+            for f in fns:
+                f()
+        return go
+
+    def add(self, fid, group, repo, label, unit, samples, metric, better="lower", proto=None, scale=1.0):
+        k = [s[metric] * scale for s in samples["kura"]]
+        r = [s[metric] * scale for s in samples["reference"]]
+        ks, rs = summary(k), summary(r)
+        pair = [a / b for a, b in zip(k, r) if b > 0]
+        fig = {
+            "id": fid,
+            "group": group,
+            "repo": repo,
+            "proto": proto,
+            "metric": label,
+            "unit": unit,
+            "better": better,
+            "kura": ks,
+            "reference": rs,
+            "ratio": ks["median"] / rs["median"] if rs["median"] > 0 else None,
+            "pair_ratio": summary(pair) if pair else None,
+            "samples": {"kura": k, "reference": r},
+        }
+        tgt = TARGETS.get(fid)
+        if tgt:
+            fig["target"] = tgt[1]
+            fig["meets_target"] = fig["ratio"] is not None and fig["ratio"] <= tgt[1]
+        self.results["figures"].append(fig)
+        rt = f"{fig['ratio']:.2f}x" if fig["ratio"] is not None else "n/a"
+        log(f"  {group} {repo} {proto or ''} {label}: kura {ks['median']:.3f} {unit}, "
+            f"reference {rs['median']:.3f} {unit}, ratio {rt}")
+
+    def git_cmd(self, argv, srv: Server | None = None, cwd=None):
+        def go():
+            r = subprocess.run(argv, env=self.client_env(), cwd=cwd, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+            if r.returncode != 0:
+                where = srv.name if srv else ""
+                raise BenchError(f"{where}: {' '.join(map(str, argv))} failed: {r.stderr.decode(errors='replace')[-1500:]}")
+        return go
+
+    # figure 1
+    def fig_clone(self, repo: Repo):
+        tmp = self.work / "clones"
+        for proto in ("2", "0"):
+            def fn_for(srv, i, proto=proto):
+                dest = tmp / f"{srv.name}.git"  # the previous clone is removed before the timing starts
+                shutil.rmtree(dest, ignore_errors=True)
+                return self.git_cmd([self.git, "-c", f"protocol.version={proto}", "clone", "--bare", "--quiet",
+                                     srv.url(repo.key), str(dest)], srv)
+            log(f"full clone v{proto} of {repo.key} ({self.mode['clone_runs']} runs each)")
+            res = self.alternate(self.mode["clone_runs"], fn_for)
+            shutil.rmtree(tmp, ignore_errors=True)
+            self.add("clone.wall", "full clone", repo.key, "client wall time", "s", res, "wall", proto=f"v{proto}")
+            self.add("clone.server_cpu", "full clone", repo.key, "server CPU", "s", res, "cpu", proto=f"v{proto}")
+            self.add("clone.server_cpu_own", "full clone", repo.key, "… of which the server process(es)", "s", res,
+                     "cpu_server", proto=f"v{proto}")
+            self.add("clone.server_cpu_git", "full clone", repo.key, "… of which git (children)", "s", res,
+                     "cpu_children", proto=f"v{proto}")
+            self.add("clone.server_peak_rss", "full clone", repo.key, "server peak RSS (tree)", "MiB", res,
+                     "peak_rss", proto=f"v{proto}")
+
+    # figure 2
+    def upload_request(self, repo: Repo) -> bytes:
+        refs = run([self.git, "ls-remote", self.kura.url(repo.key)], env=self.client_env()).stdout.decode()
+        wants = []
+        for line in refs.splitlines():
+            oid, name = line.split("\t")
+            if name.endswith("^{}") or not (name == "HEAD" or name.startswith(("refs/heads/", "refs/tags/"))):
+                continue
+            if oid not in wants:
+                wants.append(oid)
+        ver = run([self.git, "version"]).stdout.decode().split()[-1]
+        body = pkt(b"command=fetch\n") + pkt(f"agent=git/{ver}\n".encode()) + pkt(b"object-format=sha1\n") + b"0001"
+        # what `git clone` (2.47) sends, checked with GIT_TRACE_PACKET
+        for cap in (b"thin-pack\n", b"no-progress\n", b"ofs-delta\n"):
+            body += pkt(cap)
+        for w in wants:
+            body += pkt(f"want {w}\n".encode())
+        body += pkt(b"done\n") + b"0000"
+        return body
+
+    @staticmethod
+    def post_pack(base_url: str, body: bytes) -> int:
+        u = urllib.parse.urlsplit(base_url)
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=600)
+        conn.request("POST", u.path + "/git-upload-pack", body=body, headers={
+            "Content-Type": "application/x-git-upload-pack-request",
+            "Accept": "application/x-git-upload-pack-result",
+            "Git-Protocol": "version=2",
+            "User-Agent": "git/kura-bench",
+        })
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise BenchError(f"POST {base_url}/git-upload-pack: HTTP {resp.status} {resp.read(500)!r}")
+        n = 0
+        first = resp.read(13)
+        if not first.startswith(b"000dpackfile\n"):
+            raise BenchError(f"POST {base_url}/git-upload-pack: unexpected answer {first!r}")
+        n = len(first)
+        while True:
+            chunk = resp.read(1 << 20)
+            if not chunk:
+                break
+            n += len(chunk)
+        conn.close()
+        return n
+
+    def fig_throughput(self, repo: Repo):
+        body = self.upload_request(repo)
+        (self.work / f"upload-pack-request-{repo.key}.bin").write_bytes(body)
+        sizes = {srv.name: self.post_pack(srv.url(repo.key), body) for srv in self.servers()}
+        log(f"server throughput on {repo.key}: request {len(body)} bytes, response "
+            f"kura {sizes['kura']} / reference {sizes['reference']} bytes")
+        repo.info["replayed_response_bytes"] = sizes
+        for n, reqs in self.mode["tput_levels"].items():
+            def fn_for(srv, i, n=n, reqs=reqs):
+                url = srv.url(repo.key)
+
+                def go():
+                    counter = iter(range(reqs))
+                    lock = threading.Lock()
+                    total = [0, 0]
+                    errors = []
+
+                    def worker():
+                        while True:
+                            with lock:
+                                if next(counter, None) is None:
+                                    return
+                            try:
+                                b = self.post_pack(url, body)
+                            except Exception as e:  # noqa: BLE001
+                                errors.append(e)
+                                return
+                            with lock:
+                                total[0] += 1
+                                total[1] += b
+                    ts = [threading.Thread(target=worker) for _ in range(n)]
+                    for t in ts:
+                        t.start()
+                    for t in ts:
+                        t.join()
+                    if errors:
+                        raise BenchError(f"{srv.name}: {errors[0]}")
+                    return {"packs": total[0], "bytes": total[1]}
+                return go
+            log(f"replaying the clone request on {repo.key}: {n} concurrent clients, {reqs} requests per run")
+            res = self.alternate(self.mode["tput_runs"], fn_for, warmup=(n == 1))
+            for side in res.values():
+                for s in side:
+                    s["packs_per_min"] = s["packs"] / s["wall"] * 60
+                    s["mb_per_s"] = s["bytes"] / s["wall"] / 1e6
+                    s["cpu_per_pack"] = s["cpu"] / s["packs"]
+                    s["cpu_server_per_pack"] = s["cpu_server"] / s["packs"]
+            p = f"N={n}"
+            self.add("tput.packs_per_min", "server throughput", repo.key, "packs/min", "packs/min", res,
+                     "packs_per_min", better="higher", proto=p)
+            self.add("tput.mb_per_s", "server throughput", repo.key, "MB/s", "MB/s", res, "mb_per_s",
+                     better="higher", proto=p)
+            self.add("tput.cpu_per_pack", "server throughput", repo.key, "server CPU per pack", "s", res,
+                     "cpu_per_pack", proto=p)
+            self.add("tput.cpu_server_per_pack", "server throughput", repo.key, "… of which the server process(es)",
+                     "s", res, "cpu_server_per_pack", proto=p)
+            self.add("tput.peak_rss", "server throughput", repo.key, "server peak RSS (tree)", "MiB", res,
+                     "peak_rss", proto=p)
+            if n == 16:
+                self.results["kura_rss_16"] = {
+                    "repo": repo.key,
+                    "kura_process_peak_mib": summary([s["peak_rss_main"] for s in res["kura"]]),
+                    "kura_children_peak_mib": summary([s["peak_rss_children"] for s in res["kura"]]),
+                    "reference_main_peak_mib": summary([s["peak_rss_main"] for s in res["reference"]]),
+                    "reference_children_peak_mib": summary([s["peak_rss_children"] for s in res["reference"]]),
+                }
+
+    # figure 3
+    def fig_refs(self, repo: Repo):
+        client = self.work / "clients" / f"{repo.key}.git"
+        if not client.exists():
+            run([self.git, "clone", "--bare", "--quiet", repo.source, client], env=self.client_env())
+        runs, per = self.mode["small_runs"], self.mode["small_batch"]
+        for proto in ("2", "0"):
+            def ls_for(srv, i, proto=proto):
+                return self.batch([self.git_cmd([self.git, "-c", f"protocol.version={proto}", "ls-remote",
+                                                 srv.url(repo.key)], srv)] * per)
+
+            def fetch_for(srv, i, proto=proto):
+                return self.batch([self.git_cmd(
+                    [self.git, "-C", str(client), "-c", f"protocol.version={proto}", "-c", "maintenance.auto=false",
+                     "-c", "gc.auto=0", "fetch", "--quiet", srv.url(repo.key), "+refs/heads/*:refs/heads/*",
+                     "+refs/tags/*:refs/tags/*"], srv)] * per)
+            for name, fn_for in (("ls-remote", ls_for), ("noop-fetch", fetch_for)):
+                log(f"{name} v{proto} on {repo.key} ({runs} runs of {per} each)")
+                res = self.alternate(runs, fn_for, per=per)
+                self.add(f"refs.{name}", name, repo.key, "client wall time", "ms", res, "wall", proto=f"v{proto}",
+                         scale=1000)
+                self.add(f"refs.{name}.cpu", name, repo.key, "server CPU", "ms", res, "cpu", proto=f"v{proto}",
+                         scale=1000)
+
+    # figure 4
+    def fig_push(self, repo: Repo):
+        client = self.work / "clients" / "push-client.git"
+        if not client.exists():
+            run([self.git, "clone", "--bare", "--quiet", repo.source, client], env=self.client_env())
+        runs, per = self.mode["push_runs"], self.mode["push_batch"]
+        sizes = (1, 100)
+        # every push gets commits neither server has: made up front, outside the timing
+        rng = random.Random(7)
+        main = run([self.git, "-C", client, "rev-parse", "refs/heads/main"]).stdout.decode().strip()
+        files = run([self.git, "-C", client, "ls-tree", "-r", "--name-only", "main"]).stdout.decode().split()
+        files = [f for f in files if not f.endswith(".bin")]
+        stream = []
+        t = 1_700_000_000
+        for n in sizes:
+            for i in range((runs + 1) * per):
+                ref = f"refs/heads/bench/push{n}-{i}"
+                stream.append(f"reset {ref}\nfrom {main}\n\n")
+                for j in range(n):
+                    t += 60
+                    path = rng.choice(files)
+                    content = "\n".join(
+                        " ".join(rng.choice(["fn", "let", "value", "push", "ref", "Ok", "err"]) for _ in range(8))
+                        for _ in range(rng.randint(20, 80))
+                    ) + "\n"
+                    msg = f"bench push {n}-{i} commit {j}\n"
+                    stream.append(
+                        f"commit {ref}\ncommitter Bench <bench@example.com> {t} +0000\n"
+                        f"data {len(msg)}\n{msg}M 100644 inline {path}\ndata {len(content.encode())}\n{content}\n"
+                    )
+        run([self.git, "-C", client, "fast-import", "--quiet"], input="".join(stream).encode(), env=self.client_env())
+        for n in sizes:
+            def fn_for(srv, i, n=n):
+                extra = ["-c", f"http.extraHeader={srv.push_header}"] if srv.push_header else []
+                refs = [f"refs/heads/bench/push{n}-{(i + 1) * per + j}" for j in range(per)]
+                return self.batch([self.git_cmd([self.git, "-C", str(client), *extra, "push", "--quiet",
+                                                 "--no-verify", srv.url(repo.key), f"{ref}:{ref}"], srv)
+                                   for ref in refs])
+            log(f"push of a new branch with {n} commit(s) ({runs} runs of {per} pushes each)")
+            res = self.alternate(runs, fn_for, per=per)
+            label = f"{n} commit" + ("s" if n > 1 else "")
+            self.add("push", "push", repo.key, "client wall time", "ms", res, "wall", proto=label, scale=1000)
+            self.add("push.cpu", "push", repo.key, "server CPU", "ms", res, "cpu", proto=label, scale=1000)
+
+    # figure 5
+    def idle_rss(self, when: str):
+        time.sleep(3)
+        self.kura.quiesce()
+        vals = []
+        for _ in range(10):
+            vals.append(rss_of(self.kura.roots) / MiB)
+            time.sleep(0.1)
+        ref_vals = rss_of(self.ref.roots + list(self.ref.idle)) / MiB
+        self.results.setdefault("idle_rss", {})[when] = {
+            "kura_mib": statistics.median(vals),
+            "reference_tree_mib": ref_vals,
+        }
+        log(f"idle RSS {when}: kura {statistics.median(vals):.1f} MiB, reference tree {ref_vals:.1f} MiB")
+
+    # ---------------------------------------------------------------- main
+
+    def run(self):
+        t_start = time.time()
+        Procs.reap_stale(self.out / "pids.json")
+        self.out.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+        self.work.mkdir(parents=True)
+        self.install_packages()
+        self.kura_bin = self.build_kura()
+        self.prepare_repos()
+        log("starting Kura")
+        self.setup_kura()
+        log("starting the reference (nginx + fcgiwrap + git http-backend)")
+        self.setup_reference()
+        self.check_same_refs()
+        self.idle_rss("after start")
+        only = set(self.args.only.split(",")) if self.args.only else None
+        want = lambda f: only is None or f in only  # noqa: E731
+        read_repos = [r for r in self.repos if r.kind in ("gen", "user")]
+        for repo in read_repos:
+            if want("clone"):
+                self.fig_clone(repo)
+        for repo in read_repos:
+            if want("throughput"):
+                self.fig_throughput(repo)
+        for repo in [r for r in self.repos if r.kind in ("gen", "many", "user")]:
+            if want("refs"):
+                self.fig_refs(repo)
+        if want("push"):
+            self.fig_push(next(r for r in self.repos if r.kind == "push"))
+        self.idle_rss("after the run")
+        self.results["duration_s"] = time.time() - t_start
+
+    def check_same_refs(self):
+        for repo in self.repos:
+            a = run([self.git, "ls-remote", self.kura.url(repo.key)], env=self.client_env()).stdout
+            b = run([self.git, "ls-remote", self.ref.url(repo.key)], env=self.client_env()).stdout
+            if a != b:
+                raise BenchError(f"Kura and the reference do not advertise the same refs for {repo.key}")
+
+    def meta(self) -> dict:
+        def sh(*a):
+            try:
+                return subprocess.run(a, capture_output=True, text=True).stdout.rstrip()
+            except OSError:
+                return ""
+        commit = sh("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+        dirty = bool(sh("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "crates"))
+        return {
+            "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "mode": self.args.mode,
+            "nproc": os.cpu_count(),
+            "free_g": sh("free", "-g"),
+            "kernel": platform.release(),
+            "git": sh(self.git, "--version") + f" ({self.git})",
+            "python": platform.python_version(),
+            "kura_commit": commit + (" + uncommitted changes in crates/" if dirty else ""),
+            "kura_bin": self.kura_bin,
+            "maintained": self.maintained,
+            "maintain_available": getattr(self, "maintain_available", False),
+            "maintain_cmd": ("kura " + " ".join(self.maintain_cmd)) if getattr(self, "maintain_cmd", None) else None,
+            "runs": {k: self.mode[k] for k in ("clone_runs", "small_runs", "small_batch", "push_runs", "push_batch",
+                                               "tput_runs")},
+            "tput_levels": self.mode["tput_levels"],
+            "repos": {r.key: {"label": r.label, **r.info} for r in self.repos},
+        }
+
+
+def install_content(src: Path, dest: Path, init_git: str | None = None):
+    """Gives the bare repository `dest` the objects and refs of `src` (byte-identical copies)."""
+    if init_git:
+        run([init_git, "init", "--bare", "--quiet", "--template=", dest],
+            env={"PATH": os.environ.get("PATH", ""), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null"})
+    for name in ("objects", "refs"):
+        shutil.rmtree(dest / name, ignore_errors=True)
+        shutil.copytree(src / name, dest / name, symlinks=True)
+    for name in ("packed-refs", "HEAD"):
+        if (src / name).exists():
+            shutil.copy2(src / name, dest / name)
+        elif (dest / name).exists() and name == "packed-refs":
+            (dest / name).unlink()
+    for junk in ("main-marks",):
+        if (dest / junk).exists():
+            (dest / junk).unlink()
+
+
+def repo_state(d: Path) -> str:
+    d = Path(os.path.realpath(d))
+    packs = list((d / "objects" / "pack").glob("*.pack"))
+    bitmaps = list((d / "objects" / "pack").glob("*.bitmap"))
+    midx = (d / "objects" / "pack" / "multi-pack-index").exists()
+    cg = (d / "objects" / "info" / "commit-graph").exists() or (d / "objects" / "info" / "commit-graphs").exists()
+    loose = sum(1 for p in (d / "objects").glob("??/*"))
+    parts = [f"{len(packs)} pack(s)", "bitmap" if bitmaps else "no bitmap", "commit-graph" if cg else "no commit-graph"]
+    if midx:
+        parts.append("multi-pack-index")
+    if loose:
+        parts.append(f"{loose} loose objects")
+    return ", ".join(parts)
+
+
+# ------------------------------------------------------------------------------------------------
+# report
+
+
+def fmt(x: float, unit: str) -> str:
+    if unit in ("s",):
+        return f"{x:.3f}" if x < 10 else f"{x:.1f}"
+    if unit in ("ms",):
+        return f"{x:.0f}" if x >= 10 else f"{x:.1f}"
+    if unit in ("MiB", "MB/s", "packs/min"):
+        return f"{x:.1f}" if x < 100 else f"{x:.0f}"
+    return f"{x:.3g}"
+
+
+def cell(s: dict, unit: str) -> str:
+    return f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
+
+
+def markdown(results: dict) -> str:
+    m = results["meta"]
+    L = []
+    L.append(f"Mode `{m['mode']}`, {m['date']}; Kura {m['kura_commit']}; {m['git']}; "
+             f"reference: {results.get('reference_setup', {}).get('nginx', 'nginx')} + fcgiwrap + git http-backend.")
+    L.append("")
+    if m["maintained"]:
+        L.append(f"**Kura's repositories were maintained** (`{m['maintain_cmd']}`) before measuring; the reference "
+                 "serves its own unmaintained copies of the same repositories.")
+    elif m["maintain_available"]:
+        L.append("`kura repo maintain` exists but was not run (--no-maintain): both servers serve the same "
+                 "unmaintained files.")
+    else:
+        L.append("`kura repo maintain` does not exist yet: both servers serve the same unmaintained files "
+                 "(the reference's repository root holds symlinks to Kura's repository directories).")
+    L.append("")
+    L.append("Repositories:")
+    L.append("")
+    for k, r in m["repos"].items():
+        extra = ""
+        if "kura_after_maintain" in r:
+            extra = f"; Kura after maintenance: {r['kura_after_maintain']} ({r['kura_maintain_seconds']} s)"
+        L.append(f"- `{k}`: {r['label']}: {r['commits']} commits, {r['refs']} refs, {r['files_at_head']} files "
+                 f"at HEAD, {r['pack_bytes'] / MiB:.1f} MiB packed; reference copy: {r.get('reference_state', '?')}{extra}")
+    L.append("")
+    # the targets first
+    rows = [f for f in results["figures"] if "target" in f]
+    idle = results.get("idle_rss", {})
+    if rows or idle:
+        L.append("Targets from the issue (Kura / reference, ratio of medians):")
+        L.append("")
+        L.append("| target | repo | variant | Kura / ref | |")
+        L.append("|---|---|---|---|---|")
+        for f in rows:
+            L.append(f"| {TARGETS[f['id']][0]} ≤ {f['target']}× | {f['repo']} | {f['proto'] or ''} | "
+                     f"{f['ratio']:.2f}× | {'✅' if f['meets_target'] else '❌'} |")
+        if idle.get("after start"):
+            v = idle["after start"]["kura_mib"]
+            L.append(f"| Kura idle RSS ≤ {IDLE_RSS_TARGET_MB:g} MB | | | {v:.1f} MiB | "
+                     f"{'✅' if v <= IDLE_RSS_TARGET_MB else '❌'} |")
+        L.append("")
+    L.append("All figures. Each cell: median (min–max) over the runs; ratio = Kura median / reference median "
+             "(pairwise ratios of the alternating runs in brackets). Lower is better unless marked ↑.")
+    L.append("")
+    L.append("| figure | repo | variant | metric | Kura | reference | Kura / ref | target |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for f in results["figures"]:
+        ratio = "n/a"
+        if f["ratio"] is not None:
+            ratio = f"**{f['ratio']:.2f}×**"
+            if f.get("pair_ratio"):
+                ratio += f" ({f['pair_ratio']['min']:.2f}–{f['pair_ratio']['max']:.2f})"
+        target = ""
+        if "target" in f:
+            target = f"≤ {f['target']}× " + ("✅" if f["meets_target"] else "❌")
+        metric = f["metric"] + (" ↑" if f["better"] == "higher" else "")
+        L.append(f"| {f['group']} | {f['repo']} | {f['proto'] or ''} | {metric} ({f['unit']}) | "
+                 f"{cell(f['kura'], f['unit'])} | {cell(f['reference'], f['unit'])} | {ratio} | {target} |")
+    L.append("")
+    idle = results.get("idle_rss", {})
+    if idle:
+        a = idle.get("after start", {})
+        b = idle.get("after the run", {})
+        ok = a.get("kura_mib", 1e9) <= IDLE_RSS_TARGET_MB
+        L.append(f"Kura idle RSS (its own process): {a.get('kura_mib', 0):.1f} MiB after start, "
+                 f"{b.get('kura_mib', 0):.1f} MiB idle after the run (target ≤ {IDLE_RSS_TARGET_MB:g} MB "
+                 f"{'✅' if ok else '❌'}); reference idle (nginx + fcgiwrap processes, "
+                 f"{results.get('reference_setup', {}).get('fcgiwrap_workers', '?')} fcgiwrap workers): "
+                 f"{a.get('reference_tree_mib', 0):.1f} MiB.")
+    r16 = results.get("kura_rss_16")
+    if r16:
+        L.append("")
+        L.append(f"Under 16 parallel clones of `{r16['repo']}` (figure 2, N=16): Kura's own process peaks at "
+                 f"{cell(r16['kura_process_peak_mib'], 'MiB')} MiB RSS, its git children at "
+                 f"{cell(r16['kura_children_peak_mib'], 'MiB')} MiB (sum of RSS); the reference's nginx + fcgiwrap "
+                 f"processes at {cell(r16['reference_main_peak_mib'], 'MiB')} MiB, its CGI children at "
+                 f"{cell(r16['reference_children_peak_mib'], 'MiB')} MiB.")
+    for n in results.get("notes", []):
+        L.append("")
+        L.append(n)
+    L.append("")
+    r = m["runs"]
+    L.append(f"Runs per server: clones {r['clone_runs']}; ls-remote / fetch {r['small_runs']} of "
+             f"{r['small_batch']} operations; pushes {r['push_runs']} of {r['push_batch']}; throughput "
+             f"{r['tput_runs']} per level, requests per run "
+             + ", ".join(f"N={n}: {q}" for n, q in m["tput_levels"].items())
+             + f". Whole run {results.get('duration_s', 0) / 60:.1f} min.")
+    return "\n".join(L) + "\n"
+
+
+def machine_block(results: dict) -> str:
+    m = results["meta"]
+    return (f"- date: {m['date']}\n- `nproc`: {m['nproc']}\n- `uname -r`: {m['kernel']}\n- git: {m['git']}\n"
+            f"- `free -g`:\n\n```\n{m['free_g']}\n```\n")
+
+
+def update_doc(results: dict, md: str):
+    doc = ROOT / "BENCHMARKS.md"
+    text = doc.read_text()
+    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
+    if begin not in text or end not in text:
+        raise BenchError(f"{doc} has no {begin} ... {end} markers")
+    block = f"{begin}\n\nMachine:\n\n{machine_block(results)}\n{md}\n{end}"
+    text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    doc.write_text(text)
+    log(f"updated {doc}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="bench/run", description="Kura vs git http-backend (nginx + fcgiwrap)")
+    g = ap.add_mutually_exclusive_group()
+    g.add_argument("--quick", dest="mode", action="store_const", const="quick", help="the default, under 10 minutes")
+    g.add_argument("--full", dest="mode", action="store_const", const="full", help="20 000 commits, more runs")
+    g.add_argument("--tiny", dest="mode", action="store_const", const="tiny", help="smoke test of the harness only")
+    ap.add_argument("--repo", action="append", metavar="PATH", help="also benchmark this repository (repeatable)")
+    ap.add_argument("--runs", type=int, help="override every repeat count")
+    ap.add_argument("--only", help="comma list of clone,throughput,refs,push (default: all)")
+    ap.add_argument("--no-maintain", action="store_true", help="do not run `kura repo maintain` even if it exists")
+    ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
+    ap.add_argument("--kura-bin", help="use this kura binary instead of building")
+    ap.add_argument("--no-install", action="store_true", help="never run apt-get")
+    ap.add_argument("--update-doc", action="store_true", help="write the table into BENCHMARKS.md")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "out"), help="output folder (default bench/out)")
+    ap.set_defaults(mode="quick")
+    args = ap.parse_args(argv)
+
+    b = Bench(args)
+
+    def on_term(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_term)  # also when started in the background (SIGINT ignored)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGHUP, on_term)
+    try:
+        b.run()
+    except KeyboardInterrupt:
+        log("interrupted; stopping the servers")
+        return 130
+    except BenchError as e:
+        log(f"error: {e}")
+        return 1
+    finally:
+        b.procs.stop_all()
+    b.results["meta"] = b.meta()
+    md = markdown(b.results)
+    (b.out / "results.json").write_text(json.dumps(b.results, indent=2, default=str))
+    (b.out / "results.md").write_text(md)
+    if args.update_doc:
+        update_doc(b.results, md)
+    print(md)
+    log(f"wrote {b.out / 'results.md'} and {b.out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
