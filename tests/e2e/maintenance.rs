@@ -134,3 +134,26 @@ both! {
         assert!(fsck.ok(), "{}", fsck.all());
     }
 }
+
+both! {
+    /// After a push, once the repository has been quiet for the debounce, the server maintains
+    /// it on its own.
+    fn maintenance_follows_pushes(b: Backend) {
+        let k = Kura::builder(b)
+            .env("KURA_MAINTENANCE_DEBOUNCE", "1s")
+            .env("KURA_MAINTENANCE_INTERVAL", "0s")
+            .start();
+        let (_url, _dir) = busy_repo(&k, "app", 4);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(40);
+        loop {
+            let show = k.cli_ok(&["repo", "show", "admin/app"]);
+            let maintained = show.contains("maintenance:    last") && !show.contains("(0 runs)");
+            if maintained && show.contains(", 0 loose") {
+                assert!(show.contains("last result:"), "{show}");
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the server did not maintain the repository after the push:\n{show}");
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
+    }
+}
