@@ -9,6 +9,7 @@ mod auth;
 mod big;
 mod cli;
 mod concurrency;
+mod disconnect;
 mod git_basic;
 mod maintenance;
 mod mirror;
