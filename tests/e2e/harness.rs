@@ -1236,9 +1236,14 @@ pub const AWS_SECRET: &str = "kuraE2eSecret/Key+0123456789abcdefXYZ";
 /// A port nothing listens on (discard): an endpoint that must never be reached.
 pub const CLOSED_ENDPOINT: &str = "http://127.0.0.1:9";
 
-/// The repository's `tests/` folder.
+/// The repository's `tests/` folder: of the checkout being tested (cargo and nextest set
+/// CARGO_MANIFEST_DIR when they run tests), not of wherever the binary was compiled, since
+/// several checkouts may share one target directory.
 pub fn tests_dir() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests");
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let p = manifest.join("../../tests");
     p.canonicalize().unwrap_or(p)
 }
 
