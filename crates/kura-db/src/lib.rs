@@ -44,7 +44,7 @@ pub type Result<T, E = DbError> = std::result::Result<T, E>;
 
 /// Which database the URL selected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
+enum Backend {
     Sqlite,
     Postgres,
 }
@@ -55,7 +55,6 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migr
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
-    backend: Backend,
 }
 
 impl Db {
@@ -84,7 +83,7 @@ impl Db {
             .acquire_timeout(std::time::Duration::from_secs(15))
             .connect_with(options)
             .await?;
-        let db = Db { pool, backend };
+        let db = Db { pool };
         match backend {
             Backend::Sqlite => {
                 sqlx::query("PRAGMA journal_mode=WAL")
@@ -95,10 +94,6 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&db.pool).await?,
         }
         Ok(db)
-    }
-
-    pub fn backend(&self) -> Backend {
-        self.backend
     }
 
     pub async fn begin(&self) -> Result<Tx> {

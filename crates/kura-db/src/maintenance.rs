@@ -14,6 +14,19 @@ pub struct MaintenanceStatus {
     pub runs: i64,
 }
 
+/// lease_owner, lease_until, last_started_at, last_finished_at, last_result, last_error,
+/// last_duration_ms, runs
+type StatusRow = (
+    Option<String>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    i64,
+);
+
 impl Db {
     /// Takes the repository's maintenance lease; `false` when another process holds it.
     pub async fn claim_maintenance(
@@ -88,7 +101,7 @@ impl Db {
     }
 
     pub async fn maintenance_status(&self, repo_id: i64) -> Result<MaintenanceStatus> {
-        let row: Option<(Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<String>, Option<String>, Option<i64>, i64)> =
+        let row: Option<StatusRow> =
             sqlx::query_as(
                 "SELECT lease_owner, lease_until, last_started_at, last_finished_at, last_result, last_error, \
                  last_duration_ms, runs FROM repo_maintenance WHERE repo_id = $1",

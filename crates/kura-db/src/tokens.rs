@@ -71,16 +71,40 @@ impl Db {
     }
 
     /// The token with this hash and its owner.
+    /// The token with this hash and its owner, in one query (every token-authenticated
+    /// request asks this).
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<(Token, User)>> {
-        let row: Option<TokenRow> =
-            sqlx::query_as(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE hash = $1"))
-                .bind(hash)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some(t) = row.map(token) else {
+        use sqlx::Row;
+        let row = sqlx::query(
+            "SELECT t.id, t.user_id, t.name, t.scope, t.expires_at, t.last_used_at, t.created_at, \
+             u.namespace_id, u.name, u.password_hash, u.is_admin, u.disabled, u.created_at \
+             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
+        )
+        .bind(hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(r) = row else {
             return Ok(None);
         };
-        Ok(self.user_by_id(t.user_id).await?.map(|u| (t, u)))
+        let t = token((
+            r.try_get(0)?,
+            r.try_get(1)?,
+            r.try_get(2)?,
+            r.try_get(3)?,
+            r.try_get(4)?,
+            r.try_get(5)?,
+            r.try_get(6)?,
+        ));
+        let u = User {
+            id: t.user_id,
+            namespace_id: r.try_get(7)?,
+            name: r.try_get(8)?,
+            password_hash: r.try_get(9)?,
+            is_admin: r.try_get::<i64, _>(10)? != 0,
+            disabled: r.try_get::<i64, _>(11)? != 0,
+            created_at: r.try_get(12)?,
+        };
+        Ok(Some((t, u)))
     }
 
     pub async fn touch_token(&self, id: i64, at: i64) -> Result<()> {

@@ -167,16 +167,4 @@ impl Db {
         .await?;
         Ok(row.map(|(r,)| role(&r)))
     }
-
-    /// Members of a group namespace: (user name, role).
-    pub async fn members(&self, namespace_id: i64) -> Result<Vec<(String, Role)>> {
-        let rows: Vec<(String, String)> = sqlx::query_as(
-            "SELECT u.name, m.role FROM group_members m JOIN users u ON u.id = m.user_id \
-             WHERE m.namespace_id = $1 ORDER BY u.key",
-        )
-        .bind(namespace_id)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|(n, r)| (n, role(&r))).collect())
-    }
 }

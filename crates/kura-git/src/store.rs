@@ -89,10 +89,6 @@ impl RepoStore {
         Ok(store)
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// The directory of repository `id`. Only the id decides it, never a name.
     pub fn path_of(&self, id: i64) -> PathBuf {
         let digest = hex::encode(Sha256::digest(id.to_string().as_bytes()));

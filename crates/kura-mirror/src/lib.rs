@@ -19,11 +19,5 @@ pub use worker::{MirrorSettings, Worker};
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
     #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
     Secret(String),
-    #[error("{0}")]
-    Run(String),
-    #[error(transparent)]
-    Db(#[from] kura_db::DbError),
 }

@@ -47,18 +47,7 @@ pub(crate) async fn run(
         password,
     };
 
-    let local = filter(
-        mirror,
-        parse_refs(
-            &git.local(&[
-                "for-each-ref",
-                "--format=%(objectname) %(refname)",
-                "refs/heads",
-                "refs/tags",
-            ])
-            .await?,
-        ),
-    );
+    let local = local_refs(store, mirror).await?;
     let (remote_all, remote_head) = git.ls_remote(&url).await?;
     let remote_before = filter(mirror, remote_all);
 
@@ -133,11 +122,7 @@ pub(crate) async fn run(
             remote_after.len()
         ));
     }
-    let remote_heads = remote_after
-        .iter()
-        .map(|(n, o)| format!("{n} {o}"))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let remote_heads = heads_text(&remote_after);
     Ok(RunOutcome {
         summary,
         verified,
@@ -145,8 +130,8 @@ pub(crate) async fn run(
     })
 }
 
-/// The refs a mirror should carry, as `refname oid` lines like `RunOutcome::remote_heads`.
-pub(crate) async fn wanted_heads(store: &RepoStore, mirror: &Mirror) -> Result<String, String> {
+/// The repository's branches and tags within the mirror's filters.
+async fn local_refs(store: &RepoStore, mirror: &Mirror) -> Result<Refs, String> {
     let mut cmd = store.git();
     cmd.arg("--git-dir")
         .arg(store.path_of(mirror.repo_id))
@@ -156,16 +141,32 @@ pub(crate) async fn wanted_heads(store: &RepoStore, mirror: &Mirror) -> Result<S
             "refs/heads",
             "refs/tags",
         ]);
-    let out = cmd.output().await.map_err(|e| e.to_string())?;
+    let out = cmd
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git for-each-ref: {e}"))?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        return Err(format!(
+            "git for-each-ref failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    let refs = filter(mirror, parse_refs(&String::from_utf8_lossy(&out.stdout)));
-    Ok(refs
-        .iter()
+    Ok(filter(
+        mirror,
+        parse_refs(&String::from_utf8_lossy(&out.stdout)),
+    ))
+}
+
+/// The refs a mirror should carry, as `refname oid` lines like `RunOutcome::remote_heads`.
+pub(crate) async fn wanted_heads(store: &RepoStore, mirror: &Mirror) -> Result<String, String> {
+    Ok(heads_text(&local_refs(store, mirror).await?))
+}
+
+fn heads_text(refs: &Refs) -> String {
+    refs.iter()
         .map(|(n, o)| format!("{n} {o}"))
         .collect::<Vec<_>>()
-        .join("\n"))
+        .join("\n")
 }
 
 fn short_name(name: &str) -> &str {
@@ -177,7 +178,7 @@ fn short_name(name: &str) -> &str {
 fn parse_refs(text: &str) -> Refs {
     text.lines()
         .filter_map(|l| {
-            let (oid, name) = l.split_once(|c: char| c == ' ' || c == '\t')?;
+            let (oid, name) = l.split_once([' ', '\t'])?;
             Some((name.trim().to_string(), oid.trim().to_string()))
         })
         .collect()
@@ -296,12 +297,6 @@ impl Git<'_> {
             return Err(format!("git {what} failed: {}", msg.join(" / ")));
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    }
-
-    async fn local(&self, args: &[&str]) -> Result<String, String> {
-        let mut cmd = self.base();
-        cmd.args(args);
-        self.output(cmd, args[0]).await
     }
 
     /// The remote's branches and tags, and the branch its HEAD points to.

@@ -53,11 +53,6 @@ fn credentials(headers: &HeaderMap) -> Result<Credentials, HttpError> {
     }
 }
 
-/// Whether the request carries any credentials at all.
-pub fn has_credentials(headers: &HeaderMap) -> bool {
-    headers.contains_key(header::AUTHORIZATION)
-}
-
 /// A hash to verify against when the user does not exist, so timing does not tell.
 fn dummy_hash() -> &'static str {
     static H: OnceLock<String> = OnceLock::new();

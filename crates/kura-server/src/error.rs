@@ -35,10 +35,6 @@ impl HttpError {
         self.format = Format::Json;
         self
     }
-    pub fn in_format(mut self, format: Format) -> HttpError {
-        self.format = format;
-        self
-    }
     /// `401` with the Basic challenge that makes git ask for credentials.
     pub fn unauthorized(message: impl Into<String>) -> HttpError {
         let mut e = HttpError::new(StatusCode::UNAUTHORIZED, message);

@@ -32,7 +32,9 @@ impl From<DbError> for OpsError {
             DbError::Conflict(what) => {
                 OpsError::Conflict(format!("{what} already exists; choose another name"))
             }
-            other => OpsError::Internal(other.to_string()),
+            other => OpsError::Internal(format!(
+                "{other}; check that the database is reachable (kura config shows which one) and try again"
+            )),
         }
     }
 }
