@@ -154,3 +154,40 @@ both! {
         assert!(!logs.contains(&base64(format!("alice:{pw}").as_bytes())), "kura's log contains a Basic header");
     }
 }
+
+both! {
+    /// git sends `alice:` with an empty password first when the user name is in the remote URL:
+    /// that is a request for the challenge, not a failed sign-in, however often it happens; and
+    /// a successful sign-in clears the failures counted before it.
+    fn user_name_in_url_never_locks_out(b: Backend) {
+        let k = Kura::builder(b).env("KURA_AUTH_MAX_FAILURES", "5").start();
+        let tok = k.user_with_token("alice");
+        k.cli_ok(&["repo", "create", "alice/app"]);
+        for i in 0..15 {
+            let r = k.req("GET", INFO_REFS).basic("alice", "").send();
+            assert_eq!(r.status, 401, "empty password #{i} asks for credentials: {}", r.describe());
+            assert!(r.header("www-authenticate").is_some(), "a challenge: {}", r.describe());
+        }
+        let r = k.req("GET", INFO_REFS).basic("alice", &tok).send();
+        assert_eq!(r.status, 200, "the token still works after 15 challenges: {}", r.describe());
+        let r = k.req("GET", "/api/v1/user").bearer(&tok).send();
+        assert_eq!(r.status, 200, "the API too: {}", r.describe());
+
+        // the real git client with the user name in the URL and the token from a helper
+        let url = k.url("alice/app.git").replace("http://", "http://alice@");
+        let helper = format!("!f() {{ echo username=alice; echo password={tok}; }}; f");
+        for _ in 0..12 {
+            k.git(&k.work, &["-c", &format!("credential.helper={helper}"), "ls-remote", &url]).assert_ok();
+        }
+
+        // 4 wrong passwords, a right one, 4 wrong again: never throttled (limit 5)
+        for round in 0..3 {
+            for _ in 0..4 {
+                let r = k.req("GET", INFO_REFS).basic("alice", "wrong-password-1").send();
+                assert_eq!(r.status, 401, "round {round}: {}", r.describe());
+            }
+            let r = k.req("GET", INFO_REFS).basic("alice", "alice-pw-123").send();
+            assert_eq!(r.status, 200, "round {round}: the right password clears the count: {}", r.describe());
+        }
+    }
+}

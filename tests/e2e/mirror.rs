@@ -479,11 +479,11 @@ both! {
             let dump = cmd("pg_dump", &["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db]).run().assert_ok();
             assert!(dump.stdout.contains("mirroruser"), "pg_dump has the mirror");
             assert!(!dump.stdout.contains(PW), "the password is in plaintext in the database (pg_dump)");
-            let sel = cmd("psql", &["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db, "-X", "-c", "select * from mirrors"])
+            let sel = cmd("psql", &["-h", "127.0.0.1", "-p", "5432", "-U", "postgres", "-d", db, "-X", "-c", "select * from delivery_targets"])
                 .run()
                 .assert_ok();
             assert!(sel.stdout.contains("mirroruser"), "{}", sel.stdout);
-            assert!(!sel.stdout.contains(PW), "select * from mirrors shows the password:\n{}", sel.stdout);
+            assert!(!sel.stdout.contains(PW), "select * from delivery_targets shows the password:\n{}", sel.stdout);
         }
 
         // a wrong password: queued, and the error does not repeat it

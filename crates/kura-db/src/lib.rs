@@ -3,17 +3,21 @@
 //! of HTTP, git or the file system beyond the SQLite file.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod delivery;
 mod maintenance;
 mod mirrors;
 mod model;
 mod protections;
+mod pushes;
 mod repos;
 pub mod secrets;
 mod tokens;
 mod users;
 
+pub use delivery::{Pending, Queued, RunRecord, RunSuccess, TargetKind};
 pub use maintenance::MaintenanceStatus;
-pub use mirrors::{Mirror, NewMirror, Pending, RunRecord, RunSuccess};
+pub use mirrors::{Mirror, NewMirror};
+pub use pushes::{Push, PushedRef};
 pub use repos::NewRepo;
 
 pub use model::{Namespace, NamespaceKind, Protection, Repo, Role, Token, User};
@@ -119,24 +123,51 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Replaces the password of a database URL with `***`, for printing and errors.
+/// Replaces the password of a database URL with `***`, for printing and errors: the one in the
+/// user info and a `password` query parameter (both are accepted by PostgreSQL URLs). Anything
+/// else is returned as given. A URL that does not parse loses everything from `://` to its last
+/// `@` instead, so that a password is never shown.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    const HIDDEN: &str = "***";
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return redact_unparsable(url);
     };
-    let (authority, tail) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            if userinfo.contains(':') {
-                format!("{scheme}://{user}:***@{host}{tail}")
-            } else {
-                format!("{scheme}://{user}@{host}{tail}")
-            }
+    let mut changed = false;
+    if parsed.password().is_some() {
+        if parsed.set_password(Some(HIDDEN)).is_err() {
+            return redact_unparsable(url);
         }
+        changed = true;
+    }
+    if parsed.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    HIDDEN.into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+        changed = true;
+    }
+    if changed {
+        parsed.to_string()
+    } else {
+        url.to_string()
+    }
+}
+
+/// `scheme://***@rest` when there is an `@` after `://`, else `url` unchanged.
+fn redact_unparsable(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://***@{host}"),
+            None => url.to_string(),
+        },
         None => url.to_string(),
     }
 }
@@ -193,6 +224,41 @@ mod tests {
             redact_url("postgres://u:p@ss@h/db"),
             "postgres://u:***@h/db"
         );
+        assert_eq!(
+            redact_url("postgres://:hunter2@db/kura"),
+            "postgres://:***@db/kura"
+        );
+        assert_eq!(
+            redact_url("postgresql://kura:p%2Fw@db/kura?sslmode=require"),
+            "postgresql://kura:***@db/kura?sslmode=require"
+        );
+        // a password given as a query parameter
+        assert_eq!(
+            redact_url("postgres://kura@db/kura?password=hunter2&sslmode=require"),
+            "postgres://kura@db/kura?password=***&sslmode=require"
+        );
+        // no password: returned exactly as given
+        assert_eq!(redact_url("sqlite:kura.db"), "sqlite:kura.db");
+        assert_eq!(redact_url("kura.db"), "kura.db");
+        assert_eq!(redact_url("mysql://db/kura"), "mysql://db/kura");
+        // unparsable (bad port, bad IPv6 host): everything up to the last `@` is hidden
+        assert_eq!(
+            redact_url("postgres://kura:hunter2@db:99999/kura"),
+            "postgres://***@db:99999/kura"
+        );
+        assert_eq!(
+            redact_url("postgres://kura:hunter2@[::1/kura"),
+            "postgres://***@[::1/kura"
+        );
+        assert_eq!(redact_url("postgres://[::1/kura"), "postgres://[::1/kura");
+        for odd in [
+            "postgres://kura:hunter2@db:99999/kura",
+            "postgres://kura:hunter2@[::1/kura",
+            "postgres://kura:hunter2@db/kura?password=hunter2",
+            "http://kura:hunter2@db",
+        ] {
+            assert!(!redact_url(odd).contains("hunter2"), "{odd}");
+        }
     }
 }
 
@@ -210,6 +276,145 @@ mod lease_tests {
             .await
             .unwrap();
         (db, dir)
+    }
+
+    /// Every by-name row mapping, on SQLite and, when `KURA_DB_TEST_POSTGRES` holds a URL of an
+    /// empty database (tests/run creates one), on PostgreSQL too.
+    #[tokio::test]
+    async fn rows_map_by_column_name() {
+        let (db, dir) = temp_db().await;
+        rows_round_trip(&db).await;
+        db.close().await;
+        let _ = std::fs::remove_dir_all(dir);
+        if let Ok(url) = std::env::var("KURA_DB_TEST_POSTGRES") {
+            let db = Db::connect(&url).await.unwrap();
+            rows_round_trip(&db).await;
+            db.close().await;
+        }
+    }
+
+    async fn rows_round_trip(db: &Db) {
+        assert_eq!(db.user_count().await.unwrap(), 0);
+        let alice = db.create_user("Alice", "hash-a", true).await.unwrap();
+        assert_eq!(
+            (alice.name.as_str(), alice.password_hash.as_str()),
+            ("Alice", "hash-a")
+        );
+        assert!(alice.is_admin && !alice.disabled && alice.created_at > 0);
+        let bob = db.create_user("bob", "hash-b", false).await.unwrap();
+        db.set_disabled(bob.id, true).await.unwrap();
+        let bob = db.user_by_name("BOB").await.unwrap().unwrap();
+        assert!(!bob.is_admin && bob.disabled);
+        let a = db.user_by_id(alice.id).await.unwrap().unwrap();
+        assert_eq!((a.id, a.namespace_id), (alice.id, alice.namespace_id));
+        assert!(db.user_by_id(-1).await.unwrap().is_none());
+        let names: Vec<String> = db
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| u.name)
+            .collect();
+        assert_eq!(names, ["Alice", "bob"]);
+
+        let group = db.create_group("Team").await.unwrap();
+        let ns = db.namespace_by_name("team").await.unwrap().unwrap();
+        assert_eq!((ns.id, ns.name.as_str()), (group.id, "Team"));
+        assert_eq!(ns.kind, NamespaceKind::Group);
+        let ns = db.namespace_by_name("alice").await.unwrap().unwrap();
+        assert_eq!((ns.id, ns.kind), (alice.namespace_id, NamespaceKind::User));
+        db.set_member(group.id, bob.id, Role::Write).await.unwrap();
+        assert_eq!(
+            db.member_role(group.id, bob.id).await.unwrap(),
+            Some(Role::Write)
+        );
+        assert_eq!(db.member_role(group.id, alice.id).await.unwrap(), None);
+
+        let mut tx = db.begin().await.unwrap();
+        let id = Db::insert_repo(
+            &mut tx,
+            &NewRepo {
+                namespace_id: group.id,
+                name: "App",
+                is_public: true,
+                default_branch: "trunk",
+            },
+            "Team",
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        let repo = db.repo_by_name("TEAM", "app").await.unwrap().unwrap();
+        assert_eq!(repo.full_name(), "Team/App");
+        assert_eq!((repo.id, repo.namespace_id), (id, group.id));
+        assert!(repo.is_public && repo.default_branch == "trunk" && repo.created_at > 0);
+        assert_eq!(db.repo_by_id(id).await.unwrap().unwrap().name, "App");
+        assert_eq!(db.list_repos().await.unwrap().len(), 1);
+        assert_eq!(
+            db.granted_role(&repo, bob.id).await.unwrap(),
+            Some(Role::Write)
+        );
+        db.set_grant(id, bob.id, Role::Admin).await.unwrap();
+        assert_eq!(
+            db.granted_role(&repo, bob.id).await.unwrap(),
+            Some(Role::Admin)
+        );
+        assert_eq!(db.granted_role(&repo, alice.id).await.unwrap(), None);
+
+        let t = db
+            .create_token(alice.id, "ci", "h1", Role::Read, Some(123))
+            .await
+            .unwrap();
+        assert_eq!((t.user_id, t.name.as_str()), (alice.id, "ci"));
+        assert_eq!(
+            (t.scope, t.expires_at, t.last_used_at),
+            (Role::Read, Some(123), None)
+        );
+        db.touch_token(t.id, 77).await.unwrap();
+        let t2 = db.token_by_id(t.id).await.unwrap().unwrap();
+        assert_eq!((t2.last_used_at, t2.created_at), (Some(77), t.created_at));
+        assert_eq!(db.list_tokens(alice.id).await.unwrap().len(), 1);
+        let (ht, hu) = db.token_by_hash("h1").await.unwrap().unwrap();
+        assert_eq!(
+            (ht.id, ht.name.as_str(), ht.scope),
+            (t.id, "ci", Role::Read)
+        );
+        assert_eq!((hu.id, hu.namespace_id), (alice.id, alice.namespace_id));
+        assert_eq!(
+            (hu.name.as_str(), hu.password_hash.as_str()),
+            ("Alice", "hash-a")
+        );
+        assert!(hu.is_admin && !hu.disabled);
+        assert_eq!(hu.created_at, alice.created_at);
+        assert!(db.token_by_hash("nope").await.unwrap().is_none());
+
+        db.protect(id, "main", &[bob.id, alice.id]).await.unwrap();
+        db.protect(id, "rel/*", &[]).await.unwrap();
+        let p = db.protections(id).await.unwrap();
+        assert_eq!(p.len(), 2);
+        assert_eq!(
+            (p[0].pattern.as_str(), p[0].allow_push.clone()),
+            ("main", vec!["Alice".to_string(), "bob".into()])
+        );
+        assert_eq!((p[1].pattern.as_str(), p[1].allow_push.len()), ("rel/*", 0));
+
+        let s = db.maintenance_status(id).await.unwrap();
+        assert_eq!((s.runs, s.running_by), (0, None));
+        assert!(db.claim_maintenance(id, "w1", 60).await.unwrap());
+        let s = db.maintenance_status(id).await.unwrap();
+        assert_eq!(s.running_by.as_deref(), Some("w1"));
+        assert!(s.last_started_at.is_some() && s.last_finished_at.is_none());
+        db.finish_maintenance(id, "w1", 42, Ok("packed"))
+            .await
+            .unwrap();
+        let s = db.maintenance_status(id).await.unwrap();
+        assert_eq!(s.running_by, None);
+        assert_eq!((s.runs, s.last_duration_ms), (1, Some(42)));
+        assert_eq!(
+            (s.last_result.as_deref(), s.last_error),
+            (Some("packed"), None)
+        );
+        assert!(s.last_finished_at.is_some());
     }
 
     #[tokio::test]
@@ -253,16 +458,17 @@ mod lease_tests {
             )
             .await
             .unwrap();
-        assert!(db.claim_mirror("a", 60, None).await.unwrap().is_none());
-        let jobs = db.record_push(id, "alice", "[]").await.unwrap();
+        let k = TargetKind::Mirror;
+        assert!(db.claim_delivery(k, "a", 60, None).await.unwrap().is_none());
+        let (_, jobs) = db.record_push(id, "alice", "http", &[]).await.unwrap();
         assert_eq!(jobs.len(), 1);
-        let (m, max_job) = db.claim_mirror("a", 60, None).await.unwrap().unwrap();
-        assert_eq!((m.id, max_job), (mid, jobs[0].1));
-        assert!(db.claim_mirror("b", 60, None).await.unwrap().is_none());
+        let (m, max_job) = db.claim_delivery(k, "a", 60, None).await.unwrap().unwrap();
+        assert_eq!((m, max_job), (mid, jobs[0].delivery_id));
+        assert!(db.claim_delivery(k, "b", 60, None).await.unwrap().is_none());
         // an expired lease (crashed holder) can be taken over
         assert!(db.renew_lease(mid, "a", -10).await.unwrap());
-        let (m2, _) = db.claim_mirror("b", 60, None).await.unwrap().unwrap();
-        assert_eq!(m2.id, mid);
+        let (m2, _) = db.claim_delivery(k, "b", 60, None).await.unwrap().unwrap();
+        assert_eq!(m2, mid);
         // the old holder cannot record over the new one
         assert!(!db.renew_lease(mid, "a", 60).await.unwrap());
         db.close().await;

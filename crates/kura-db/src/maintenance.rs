@@ -1,6 +1,8 @@
 //! Repository maintenance bookkeeping: a lease per repository so that one process at a time
 //! maintains it (also across replicas), and the last run's outcome.
 
+use sqlx::Row;
+
 use crate::{now, Db, Result};
 
 #[derive(Debug, Clone, Default)]
@@ -13,19 +15,6 @@ pub struct MaintenanceStatus {
     pub last_duration_ms: Option<i64>,
     pub runs: i64,
 }
-
-/// lease_owner, lease_until, last_started_at, last_finished_at, last_result, last_error,
-/// last_duration_ms, runs
-type StatusRow = (
-    Option<String>,
-    Option<i64>,
-    Option<i64>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    i64,
-);
 
 impl Db {
     /// Takes the repository's maintenance lease; `false` when another process holds it.
@@ -101,26 +90,27 @@ impl Db {
     }
 
     pub async fn maintenance_status(&self, repo_id: i64) -> Result<MaintenanceStatus> {
-        let row: Option<StatusRow> =
-            sqlx::query_as(
-                "SELECT lease_owner, lease_until, last_started_at, last_finished_at, last_result, last_error, \
-                 last_duration_ms, runs FROM repo_maintenance WHERE repo_id = $1",
-            )
-            .bind(repo_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(
+            "SELECT lease_owner, lease_until, last_started_at, last_finished_at, last_result, \
+             last_error, last_duration_ms, runs FROM repo_maintenance WHERE repo_id = $1",
+        )
+        .bind(repo_id)
+        .fetch_optional(&self.pool)
+        .await?;
         let Some(r) = row else {
             return Ok(MaintenanceStatus::default());
         };
-        let running = r.1.is_some_and(|u| u >= now());
+        let lease_owner: Option<String> = r.try_get("lease_owner")?;
+        let lease_until: Option<i64> = r.try_get("lease_until")?;
+        let running = lease_until.is_some_and(|u| u >= now());
         Ok(MaintenanceStatus {
-            running_by: if running { r.0 } else { None },
-            last_started_at: r.2,
-            last_finished_at: r.3,
-            last_result: r.4,
-            last_error: r.5,
-            last_duration_ms: r.6,
-            runs: r.7,
+            running_by: if running { lease_owner } else { None },
+            last_started_at: r.try_get("last_started_at")?,
+            last_finished_at: r.try_get("last_finished_at")?,
+            last_result: r.try_get("last_result")?,
+            last_error: r.try_get("last_error")?,
+            last_duration_ms: r.try_get("last_duration_ms")?,
+            runs: r.try_get("runs")?,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Protected-branch rules.
 
+use sqlx::Row;
+
 use crate::model::Protection;
 use crate::{Db, Result};
 
@@ -60,8 +62,8 @@ impl Db {
     }
 
     pub async fn protections(&self, repo_id: i64) -> Result<Vec<Protection>> {
-        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
-            "SELECT p.pattern, u.name FROM protected_branches p \
+        let rows = sqlx::query(
+            "SELECT p.pattern, u.name AS pusher FROM protected_branches p \
              LEFT JOIN protected_branch_pushers pp ON pp.protection_id = p.id \
              LEFT JOIN users u ON u.id = pp.user_id \
              WHERE p.repo_id = $1 ORDER BY p.pattern, u.key",
@@ -70,7 +72,9 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         let mut out: Vec<Protection> = Vec::new();
-        for (pattern, user) in rows {
+        for row in &rows {
+            let pattern: String = row.try_get("pattern")?;
+            let user: Option<String> = row.try_get("pusher")?;
             if out.last().map(|p| p.pattern != pattern).unwrap_or(true) {
                 out.push(Protection {
                     pattern,

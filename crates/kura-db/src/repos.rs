@@ -1,23 +1,24 @@
 //! Repositories and per-repository grants.
 
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
 use crate::model::{role, Repo, Role};
 use crate::{conflict, now, Db, Result, Tx};
 
-type RepoRow = (i64, i64, String, String, i64, String, i64);
-const REPO_SELECT: &str =
-    "SELECT r.id, r.namespace_id, n.name, r.name, r.is_public, r.default_branch, r.created_at \
-     FROM repos r JOIN namespaces n ON n.id = r.namespace_id";
+const REPO_SELECT: &str = "SELECT r.id, r.namespace_id, n.name AS namespace, r.name, r.is_public, \
+     r.default_branch, r.created_at FROM repos r JOIN namespaces n ON n.id = r.namespace_id";
 
-fn repo(r: RepoRow) -> Repo {
-    Repo {
-        id: r.0,
-        namespace_id: r.1,
-        namespace: r.2,
-        name: r.3,
-        is_public: r.4 != 0,
-        default_branch: r.5,
-        created_at: r.6,
-    }
+fn repo(row: &AnyRow) -> Result<Repo> {
+    Ok(Repo {
+        id: row.try_get("id")?,
+        namespace_id: row.try_get("namespace_id")?,
+        namespace: row.try_get("namespace")?,
+        name: row.try_get("name")?,
+        is_public: row.try_get::<i64, _>("is_public")? != 0,
+        default_branch: row.try_get("default_branch")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 /// What a new repository looks like.
@@ -48,28 +49,27 @@ impl Db {
     }
 
     pub async fn repo_by_name(&self, namespace: &str, name: &str) -> Result<Option<Repo>> {
-        let row: Option<RepoRow> =
-            sqlx::query_as(&format!("{REPO_SELECT} WHERE n.key = $1 AND r.key = $2"))
-                .bind(namespace.to_lowercase())
-                .bind(name.to_lowercase())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(repo))
+        let row = sqlx::query(&format!("{REPO_SELECT} WHERE n.key = $1 AND r.key = $2"))
+            .bind(namespace.to_lowercase())
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(repo).transpose()
     }
 
     pub async fn repo_by_id(&self, id: i64) -> Result<Option<Repo>> {
-        let row: Option<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} WHERE r.id = $1"))
+        let row = sqlx::query(&format!("{REPO_SELECT} WHERE r.id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.map(repo))
+        row.as_ref().map(repo).transpose()
     }
 
     pub async fn list_repos(&self) -> Result<Vec<Repo>> {
-        let rows: Vec<RepoRow> = sqlx::query_as(&format!("{REPO_SELECT} ORDER BY n.key, r.key"))
+        let rows = sqlx::query(&format!("{REPO_SELECT} ORDER BY n.key, r.key"))
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows.into_iter().map(repo).collect())
+        rows.iter().map(repo).collect()
     }
 
     pub async fn delete_repo(&self, repo_id: i64) -> Result<()> {
@@ -81,8 +81,8 @@ impl Db {
              (SELECT id FROM protected_branches WHERE repo_id = $1)",
             "DELETE FROM protected_branches WHERE repo_id = $1",
             "DELETE FROM repo_grants WHERE repo_id = $1",
-            "DELETE FROM mirror_jobs WHERE mirror_id IN (SELECT id FROM mirrors WHERE repo_id = $1)",
-            "DELETE FROM mirrors WHERE repo_id = $1",
+            "DELETE FROM deliveries WHERE target_id IN (SELECT id FROM delivery_targets WHERE repo_id = $1)",
+            "DELETE FROM delivery_targets WHERE repo_id = $1",
             "DELETE FROM pushes WHERE repo_id = $1",
             "DELETE FROM repo_maintenance WHERE repo_id = $1",
             "DELETE FROM repos WHERE id = $1",
@@ -150,7 +150,7 @@ impl Db {
 
     /// The strongest role given to the user by group membership or a direct grant.
     pub async fn granted_role(&self, repo: &Repo, user_id: i64) -> Result<Option<Role>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
+        let rows = sqlx::query(
             "SELECT role FROM group_members WHERE namespace_id = $1 AND user_id = $2 \
              UNION ALL SELECT role FROM repo_grants WHERE repo_id = $3 AND user_id = $2",
         )
@@ -159,6 +159,10 @@ impl Db {
         .bind(repo.id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(|(r,)| role(r)).max())
+        let mut strongest = None;
+        for row in &rows {
+            strongest = strongest.max(Some(role(&row.try_get::<String, _>("role")?)));
+        }
+        Ok(strongest)
     }
 }

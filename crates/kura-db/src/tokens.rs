@@ -1,21 +1,24 @@
 //! Access tokens: stored as SHA-256 hashes only.
 
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
 use crate::model::{role, Role, Token, User};
 use crate::{Db, Result};
 
-type TokenRow = (i64, i64, String, String, Option<i64>, Option<i64>, i64);
 const TOKEN_COLS: &str = "id, user_id, name, scope, expires_at, last_used_at, created_at";
 
-fn token(r: TokenRow) -> Token {
-    Token {
-        id: r.0,
-        user_id: r.1,
-        name: r.2,
-        scope: role(&r.3),
-        expires_at: r.4,
-        last_used_at: r.5,
-        created_at: r.6,
-    }
+/// A row with the columns of `TOKEN_COLS`.
+fn token(row: &AnyRow) -> Result<Token> {
+    Ok(Token {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        scope: role(&row.try_get::<String, _>("scope")?),
+        expires_at: row.try_get("expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 impl Db {
@@ -27,7 +30,7 @@ impl Db {
         scope: Role,
         expires_at: Option<i64>,
     ) -> Result<Token> {
-        let row: TokenRow = sqlx::query_as(&format!(
+        let row = sqlx::query(&format!(
             "INSERT INTO tokens (user_id, name, hash, scope, expires_at, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6) RETURNING {TOKEN_COLS}"
         ))
@@ -39,26 +42,25 @@ impl Db {
         .bind(crate::now())
         .fetch_one(&self.pool)
         .await?;
-        Ok(token(row))
+        token(&row)
     }
 
     pub async fn list_tokens(&self, user_id: i64) -> Result<Vec<Token>> {
-        let rows: Vec<TokenRow> = sqlx::query_as(&format!(
+        let rows = sqlx::query(&format!(
             "SELECT {TOKEN_COLS} FROM tokens WHERE user_id = $1 ORDER BY id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.into_iter().map(token).collect())
+        rows.iter().map(token).collect()
     }
 
     pub async fn token_by_id(&self, id: i64) -> Result<Option<Token>> {
-        let row: Option<TokenRow> =
-            sqlx::query_as(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(token))
+        let row = sqlx::query(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(token).transpose()
     }
 
     /// Returns whether a token was deleted.
@@ -70,14 +72,15 @@ impl Db {
         Ok(r.rows_affected() > 0)
     }
 
-    /// The token with this hash and its owner.
     /// The token with this hash and its owner, in one query (every token-authenticated
     /// request asks this).
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<(Token, User)>> {
-        use sqlx::Row;
+        // The token's columns keep their names (what `token` reads); the owner's are prefixed.
         let row = sqlx::query(
             "SELECT t.id, t.user_id, t.name, t.scope, t.expires_at, t.last_used_at, t.created_at, \
-             u.namespace_id, u.name, u.password_hash, u.is_admin, u.disabled, u.created_at \
+             u.namespace_id AS user_namespace_id, u.name AS user_name, \
+             u.password_hash AS user_password_hash, u.is_admin AS user_is_admin, \
+             u.disabled AS user_disabled, u.created_at AS user_created_at \
              FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
         )
         .bind(hash)
@@ -86,23 +89,15 @@ impl Db {
         let Some(r) = row else {
             return Ok(None);
         };
-        let t = token((
-            r.try_get(0)?,
-            r.try_get(1)?,
-            r.try_get(2)?,
-            r.try_get(3)?,
-            r.try_get(4)?,
-            r.try_get(5)?,
-            r.try_get(6)?,
-        ));
+        let t = token(&r)?;
         let u = User {
             id: t.user_id,
-            namespace_id: r.try_get(7)?,
-            name: r.try_get(8)?,
-            password_hash: r.try_get(9)?,
-            is_admin: r.try_get::<i64, _>(10)? != 0,
-            disabled: r.try_get::<i64, _>(11)? != 0,
-            created_at: r.try_get(12)?,
+            namespace_id: r.try_get("user_namespace_id")?,
+            name: r.try_get("user_name")?,
+            password_hash: r.try_get("user_password_hash")?,
+            is_admin: r.try_get::<i64, _>("user_is_admin")? != 0,
+            disabled: r.try_get::<i64, _>("user_disabled")? != 0,
+            created_at: r.try_get("user_created_at")?,
         };
         Ok(Some((t, u)))
     }

@@ -1,21 +1,24 @@
 //! Users, groups (namespaces) and group membership.
 
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
 use crate::model::{role, Namespace, NamespaceKind, Role, User};
 use crate::{conflict, now, Db, Result};
 
-type UserRow = (i64, i64, String, String, i64, i64, i64);
 const USER_COLS: &str = "id, namespace_id, name, password_hash, is_admin, disabled, created_at";
 
-fn user(r: UserRow) -> User {
-    User {
-        id: r.0,
-        namespace_id: r.1,
-        name: r.2,
-        password_hash: r.3,
-        is_admin: r.4 != 0,
-        disabled: r.5 != 0,
-        created_at: r.6,
-    }
+/// A row with the columns of `USER_COLS`.
+fn user(row: &AnyRow) -> Result<User> {
+    Ok(User {
+        id: row.try_get("id")?,
+        namespace_id: row.try_get("namespace_id")?,
+        name: row.try_get("name")?,
+        password_hash: row.try_get("password_hash")?,
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+        disabled: row.try_get::<i64, _>("disabled")? != 0,
+        created_at: row.try_get("created_at")?,
+    })
 }
 
 impl Db {
@@ -39,7 +42,7 @@ impl Db {
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict(format!("a user or group named {name}")))?;
-        let row: UserRow = sqlx::query_as(&format!(
+        let row = sqlx::query(&format!(
             "INSERT INTO users (namespace_id, name, key, password_hash, is_admin, disabled, created_at) \
              VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING {USER_COLS}"
         ))
@@ -52,34 +55,32 @@ impl Db {
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict(format!("a user named {name}")))?;
+        let created = user(&row)?;
         tx.commit().await?;
-        Ok(user(row))
+        Ok(created)
     }
 
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE key = $1"))
-                .bind(name.to_lowercase())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(user))
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE key = $1"))
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user).transpose()
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        let row: Option<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(user))
+        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(user).transpose()
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserRow> =
-            sqlx::query_as(&format!("SELECT {USER_COLS} FROM users ORDER BY key"))
-                .fetch_all(&self.pool)
-                .await?;
-        Ok(rows.into_iter().map(user).collect())
+        let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY key"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(user).collect()
     }
 
     pub async fn set_password(&self, user_id: i64, password_hash: &str) -> Result<()> {
@@ -118,14 +119,17 @@ impl Db {
     }
 
     pub async fn namespace_by_name(&self, name: &str) -> Result<Option<Namespace>> {
-        let row: Option<(i64, String, String)> =
-            sqlx::query_as("SELECT id, name, kind FROM namespaces WHERE key = $1")
-                .bind(name.to_lowercase())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.map(|(id, name, kind)| Namespace {
-            id,
-            name,
+        let row = sqlx::query("SELECT id, name, kind FROM namespaces WHERE key = $1")
+            .bind(name.to_lowercase())
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let kind: String = row.try_get("kind")?;
+        Ok(Some(Namespace {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
             kind: if kind == "group" {
                 NamespaceKind::Group
             } else {
@@ -158,13 +162,13 @@ impl Db {
     }
 
     pub async fn member_role(&self, namespace_id: i64, user_id: i64) -> Result<Option<Role>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT role FROM group_members WHERE namespace_id = $1 AND user_id = $2",
-        )
-        .bind(namespace_id)
-        .bind(user_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(row.map(|(r,)| role(&r)))
+        let row =
+            sqlx::query("SELECT role FROM group_members WHERE namespace_id = $1 AND user_id = $2")
+                .bind(namespace_id)
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|r| Ok(role(&r.try_get::<String, _>("role")?)))
+            .transpose()
     }
 }

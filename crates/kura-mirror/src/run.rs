@@ -1,15 +1,18 @@
 //! One mirror run: make the remote's branches and tags equal to ours (within the filters), then
-//! verify it with `git ls-remote`.
+//! verify it with `git ls-remote`. What to push is decided by `plan`; this gathers its inputs
+//! and talks to git.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::process::Stdio;
 
 use kura_db::Mirror;
 use kura_git::RepoStore;
 use tokio::process::Command;
 
+use crate::plan::{filter, plan, Refs, Rules};
 use crate::target::Target;
 use crate::worker::MirrorSettings;
+use crate::MirrorError;
 
 pub struct RunOutcome {
     /// e.g. `main 1a2b3c4, v1.0 89abcde` or `up to date`.
@@ -22,20 +25,16 @@ pub struct RunOutcome {
 /// Environment the AWS credential chain reads, passed through to git's credential helper.
 const AWS_ENV_PREFIXES: [&str; 2] = ["AWS_", "ECS_CONTAINER_METADATA_URI"];
 
-type Refs = BTreeMap<String, String>;
-
 pub(crate) async fn run(
     store: &RepoStore,
     settings: &MirrorSettings,
     mirror: &Mirror,
     password: Option<String>,
-) -> Result<RunOutcome, String> {
+) -> Result<RunOutcome, MirrorError> {
     let target = Target::parse(&mirror.url)?;
     if let (Target::CodeCommit { region, repository }, true) = (&target, mirror.create_remote) {
         let config = kura_aws::sdk_config(Some(region)).await;
-        let ensured = kura_aws::ensure_repository(&config, repository)
-            .await
-            .map_err(|e| e.to_string())?;
+        let ensured = kura_aws::ensure_repository(&config, repository).await?;
         tracing::debug!(?ensured, "CodeCommit repository ensured");
     }
     let url = target.git_url(settings.codecommit_endpoint.as_deref());
@@ -46,119 +45,85 @@ pub(crate) async fn run(
         target: &target,
         password,
     };
+    let rules = Rules {
+        branches: &mirror.branches,
+        keep_divergent: mirror.keep_divergent,
+    };
 
     let local = local_refs(store, mirror).await?;
-    let (remote_all, remote_head) = git.ls_remote(&url).await?;
-    let remote_before = filter(mirror, remote_all);
-
-    let mut refspecs = Vec::new();
-    // Each update is conditional on the remote ref still being what we saw (never a blind
-    // force): a stale run, or someone pushing to the remote meanwhile, fails instead of
-    // overwriting newer state; the next run starts from the new state.
-    let mut leases = Vec::new();
-    let mut changed = Vec::new();
-    let mut kept = Vec::new();
-    let mut expected = local.clone();
-    for (name, oid) in &local {
-        match remote_before.get(name) {
-            Some(r) if r == oid => continue,
-            Some(r) if mirror.keep_divergent && !git.is_ancestor(r, oid).await => {
-                // Never overwrite a remote ref that is not behind ours.
-                tracing::info!(r#ref = %name, "remote ref diverged; kept (keep-divergent-refs)");
-                expected.insert(name.clone(), r.clone());
-                continue;
+    let (remote, remote_head) = git.ls_remote(&url).await?;
+    // `plan` is sync: ask git beforehand about every pair it may ask about.
+    let mut behind = BTreeSet::new();
+    if rules.keep_divergent {
+        for (name, oid) in &local {
+            match remote.get(name) {
+                Some(r) if r != oid && git.is_ancestor(r, oid).await => {
+                    behind.insert((r.clone(), oid.clone()));
+                }
+                _ => {}
             }
-            _ => {}
-        }
-        refspecs.push(format!("{name}:{name}"));
-        leases.push(format!(
-            "--force-with-lease={name}:{}",
-            remote_before.get(name).map(String::as_str).unwrap_or("")
-        ));
-        changed.push(format!("{} {}", short_name(name), &oid[..oid.len().min(7)]));
-    }
-    for (name, oid) in &remote_before {
-        if local.contains_key(name) {
-            continue;
-        }
-        if mirror.keep_divergent {
-            expected.insert(name.clone(), oid.clone());
-        } else if remote_head.as_deref() == Some(name.as_str()) {
-            // Remotes (CodeCommit among them) refuse to delete their default branch.
-            expected.insert(name.clone(), oid.clone());
-            kept.push(short_name(name).to_string());
-        } else {
-            refspecs.push(format!(":{name}"));
-            leases.push(format!("--force-with-lease={name}:{oid}"));
-            changed.push(format!("{} deleted", short_name(name)));
         }
     }
-    if !refspecs.is_empty() {
-        let mut args = vec!["push".to_string(), "--porcelain".to_string()];
-        args.extend(leases);
-        args.push(url.clone());
-        args.extend(refspecs);
+    let plan = plan(
+        &local,
+        &remote,
+        remote_head.as_deref(),
+        rules,
+        |old, new| behind.contains(&(old.to_string(), new.to_string())),
+    );
+    for name in &plan.diverged {
+        tracing::info!(r#ref = %name, "remote ref diverged; kept (keep-divergent-refs)");
+    }
+    if let Some(args) = plan.push_args(&url) {
         git.remote(&args).await?;
     }
-    let remote_after = filter(mirror, git.ls_remote(&url).await?.0);
-    let verified = remote_after == expected;
-    let mut summary = if changed.is_empty() {
-        "up to date".to_string()
-    } else if changed.len() > 3 {
-        format!("{} and {} more", changed[..3].join(", "), changed.len() - 3)
-    } else {
-        changed.join(", ")
-    };
-    if !kept.is_empty() {
-        summary.push_str(&format!(
-            "; kept {} on the remote: it is the remote's default branch, change that there to remove it",
-            kept.join(", ")
-        ));
+    let remote_after = filter(&mirror.branches, &git.ls_remote(&url).await?.0);
+    if remote_after != plan.expected {
+        return Err(MirrorError::NotVerified {
+            expected: plan.expected.len(),
+            found: remote_after.len(),
+        });
     }
-    if !verified {
-        return Err(format!(
-            "pushed, but the remote's refs differ from Kura's afterwards ({} expected, {} found); will retry",
-            expected.len(),
-            remote_after.len()
-        ));
-    }
-    let remote_heads = heads_text(&remote_after);
     Ok(RunOutcome {
-        summary,
-        verified,
-        remote_heads,
+        summary: plan.summary(),
+        verified: true,
+        remote_heads: heads_text(&remote_after),
     })
 }
 
 /// The repository's branches and tags within the mirror's filters.
-async fn local_refs(store: &RepoStore, mirror: &Mirror) -> Result<Refs, String> {
+async fn local_refs(store: &RepoStore, mirror: &Mirror) -> Result<Refs, MirrorError> {
+    let what = "for-each-ref";
     let mut cmd = store.git();
     cmd.arg("--git-dir")
         .arg(store.path_of(mirror.repo_id))
         .args([
-            "for-each-ref",
+            what,
             "--format=%(objectname) %(refname)",
             "refs/heads",
             "refs/tags",
         ]);
-    let out = cmd
-        .output()
-        .await
-        .map_err(|e| format!("cannot run git for-each-ref: {e}"))?;
+    let out = cmd.output().await.map_err(|io| MirrorError::Spawn {
+        what: what.into(),
+        io,
+    })?;
     if !out.status.success() {
-        return Err(format!(
-            "git for-each-ref failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(MirrorError::Git {
+            what: what.into(),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(filter(
-        mirror,
-        parse_refs(&String::from_utf8_lossy(&out.stdout)),
+        &mirror.branches,
+        &parse_refs(&String::from_utf8_lossy(&out.stdout)),
     ))
 }
 
 /// The refs a mirror should carry, as `refname oid` lines like `RunOutcome::remote_heads`.
-pub(crate) async fn wanted_heads(store: &RepoStore, mirror: &Mirror) -> Result<String, String> {
+pub(crate) async fn wanted_heads(
+    store: &RepoStore,
+    mirror: &Mirror,
+) -> Result<String, MirrorError> {
     Ok(heads_text(&local_refs(store, mirror).await?))
 }
 
@@ -169,34 +134,11 @@ fn heads_text(refs: &Refs) -> String {
         .join("\n")
 }
 
-fn short_name(name: &str) -> &str {
-    name.strip_prefix("refs/heads/")
-        .or_else(|| name.strip_prefix("refs/tags/"))
-        .unwrap_or(name)
-}
-
 fn parse_refs(text: &str) -> Refs {
     text.lines()
         .filter_map(|l| {
             let (oid, name) = l.split_once([' ', '\t'])?;
             Some((name.trim().to_string(), oid.trim().to_string()))
-        })
-        .collect()
-}
-
-/// Heads limited to the branch globs (none = all); tags always; nothing else.
-fn filter(mirror: &Mirror, refs: Refs) -> Refs {
-    refs.into_iter()
-        .filter(|(name, _)| {
-            if let Some(branch) = name.strip_prefix("refs/heads/") {
-                mirror.branches.is_empty()
-                    || mirror
-                        .branches
-                        .iter()
-                        .any(|g| kura_git::policy::pattern_matches(g, branch))
-            } else {
-                name.starts_with("refs/tags/")
-            }
         })
         .collect()
 }
@@ -276,17 +218,18 @@ impl Git<'_> {
         cmd
     }
 
-    async fn output(&self, mut cmd: Command, what: &str) -> Result<String, String> {
+    async fn output(&self, mut cmd: Command, what: &str) -> Result<String, MirrorError> {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let out = tokio::time::timeout(self.settings.git_timeout, cmd.output())
             .await
-            .map_err(|_| {
-                format!(
-                    "git {what} did not finish within {}s",
-                    self.settings.git_timeout.as_secs()
-                )
+            .map_err(|_| MirrorError::Timeout {
+                what: what.into(),
+                secs: self.settings.git_timeout.as_secs(),
             })?
-            .map_err(|e| format!("cannot run git {what}: {e}"))?;
+            .map_err(|io| MirrorError::Spawn {
+                what: what.into(),
+                io,
+            })?;
         if !out.status.success() {
             let stderr = String::from_utf8_lossy(&out.stderr);
             let msg: Vec<&str> = stderr
@@ -294,13 +237,16 @@ impl Git<'_> {
                 .map(str::trim)
                 .filter(|l| !l.is_empty() && !l.starts_with("hint:"))
                 .collect();
-            return Err(format!("git {what} failed: {}", msg.join(" / ")));
+            return Err(MirrorError::Git {
+                what: what.into(),
+                stderr: msg.join(" / "),
+            });
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
     /// The remote's branches and tags, and the branch its HEAD points to.
-    async fn ls_remote(&self, url: &str) -> Result<(Refs, Option<String>), String> {
+    async fn ls_remote(&self, url: &str) -> Result<(Refs, Option<String>), MirrorError> {
         let mut cmd = self.remote_cmd();
         cmd.args([
             "ls-remote",
@@ -329,7 +275,7 @@ impl Git<'_> {
         Ok((refs, head))
     }
 
-    async fn remote(&self, args: &[String]) -> Result<String, String> {
+    async fn remote(&self, args: &[String]) -> Result<String, MirrorError> {
         let mut cmd = self.remote_cmd();
         cmd.args(args);
         self.output(cmd, &args[0]).await

@@ -34,6 +34,7 @@ pub struct AppState {
     /// `http://ADDR` of our own listener, for hooks; set once bound.
     pub hook_url: Arc<OnceLock<String>>,
     pub dirty: Arc<crate::maintenance::Dirty>,
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl AppState {
@@ -52,6 +53,7 @@ impl AppState {
             hooks: Arc::new(HookSessions::default()),
             hook_url: Arc::new(OnceLock::new()),
             dirty: Arc::new(crate::maintenance::Dirty::default()),
+            metrics: Arc::new(crate::metrics::Metrics::default()),
             config: Arc::new(config),
             ops,
         }
@@ -104,6 +106,10 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::metrics::track,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::netguard::guard,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
@@ -113,21 +119,13 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if let Err(e) = state.ops.db.ping().await {
-        tracing::warn!(error = %e, "not ready: database");
-        return (
+    match state.ops.unready().await {
+        Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the database does not answer\n",
-        );
+            format!("not ready: {why}\n"),
+        ),
+        None => (StatusCode::OK, "ready\n".to_string()),
     }
-    if let Err(e) = state.ops.store.check_writable().await {
-        tracing::warn!(error = %e, "not ready: storage");
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: the repository folder is not writable\n",
-        );
-    }
-    (StatusCode::OK, "ready\n")
 }
 
 /// Binds, prints `kura: listening on http://ADDR` on stdout, serves until SIGTERM/SIGINT, then
@@ -154,7 +152,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         });
     }
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
-    let worker = state.ops.worker.spawn();
+    let worker = state.ops.spawn_worker();
     let maintenance = crate::maintenance::spawn(state.clone());
     let app = router(state);
     println!("kura: listening on http://{addr}");

@@ -54,6 +54,9 @@ pub struct Config {
     /// Maintain (full repack) every repository at least this often (`0s`: never on a schedule).
     #[serde(with = "duration")]
     pub maintenance_interval: Duration,
+    /// Keep the push log this long (`0s`: forever); older pushes are pruned by maintenance.
+    #[serde(with = "duration")]
+    pub push_log_retention: Duration,
     /// Key for mirror passwords at rest (else `<data_dir>/secret.key`).
     #[serde(deserialize_with = "lenient_opt_string")]
     pub secret_key: Option<String>,
@@ -88,6 +91,7 @@ impl Default for Config {
             codecommit_git_endpoint: None,
             maintenance_debounce: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(24 * 3600),
+            push_log_retention: Duration::from_secs(90 * 24 * 3600),
             aws_region: None,
             secret_key: None,
         }

@@ -4,7 +4,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::ops::OpsError;
+use crate::ops::{ErrorKind, OpsError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -19,6 +19,8 @@ pub struct HttpError {
     pub format: Format,
     pub challenge: bool,
     pub retry_after: Option<u64>,
+    /// A stable identifier for programs (the API's `code`).
+    pub code: &'static str,
 }
 
 impl HttpError {
@@ -29,7 +31,12 @@ impl HttpError {
             format: Format::Text,
             challenge: false,
             retry_after: None,
+            code: default_code(status),
         }
+    }
+    pub fn code(mut self, code: &'static str) -> HttpError {
+        self.code = code;
+        self
     }
     pub fn json(mut self) -> HttpError {
         self.format = Format::Json;
@@ -60,21 +67,40 @@ impl HttpError {
     }
 }
 
-impl From<OpsError> for HttpError {
-    fn from(e: OpsError) -> HttpError {
-        match e {
-            OpsError::Invalid(m) => HttpError::bad_request(m),
-            OpsError::NotFound(m) => HttpError::not_found(m),
-            OpsError::Conflict(m) => HttpError::new(StatusCode::CONFLICT, m),
-            OpsError::Forbidden(m) => HttpError::forbidden(m),
-            OpsError::Internal(m) => HttpError::internal(m),
-        }
+fn default_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthenticated",
+        403 => "forbidden",
+        404 => "not_found",
+        409 => "conflict",
+        415 => "unsupported_media_type",
+        429 => "throttled",
+        503 => "unavailable",
+        _ => "error",
     }
 }
 
-impl From<kura_db::DbError> for HttpError {
-    fn from(e: kura_db::DbError) -> HttpError {
-        HttpError::from(OpsError::from(e))
+/// The operation's words, with a status for its kind; failures of the database or storage are
+/// logged and answered without their details.
+impl From<OpsError> for HttpError {
+    fn from(e: OpsError) -> HttpError {
+        let status = match e.kind() {
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Busy => StatusCode::CONFLICT,
+            ErrorKind::Unavailable => {
+                tracing::error!(error = %e, "database error");
+                return HttpError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Kura cannot reach its database right now; try again in a moment",
+                )
+                .code(e.code());
+            }
+            ErrorKind::Internal => return HttpError::internal(&e).code(e.code()),
+        };
+        HttpError::new(status, e.to_string()).code(e.code())
     }
 }
 
@@ -90,7 +116,8 @@ impl IntoResponse for HttpError {
                 r
             }
             Format::Json => {
-                axum::Json(serde_json::json!({ "error": self.message })).into_response()
+                axum::Json(serde_json::json!({ "error": self.message, "code": self.code }))
+                    .into_response()
             }
         };
         *resp.status_mut() = self.status;

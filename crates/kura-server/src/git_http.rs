@@ -11,9 +11,9 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
-use axum::{Extension, Router};
+use axum::Router;
 use futures_util::{stream, Stream, StreamExt, TryStreamExt};
-use kura_db::{Repo, Role};
+use kura_db::Role;
 use kura_git::hook::POLICY_ENV;
 use kura_git::policy::{ProtectedBranch, PushPolicy};
 use kura_git::{GitService, ServiceRequest};
@@ -23,12 +23,10 @@ use tokio_util::io::{ReaderStream, StreamReader};
 use tower_http::decompression::RequestDecompressionLayer;
 use tracing::Instrument;
 
+use crate::access::{self, Caller, Denied, RepoAccess};
 use crate::app::AppState;
-use crate::auth::{self, Caller};
 use crate::error::HttpError;
-use crate::names;
-use crate::netguard::ClientIp;
-use crate::ops::Actor;
+use crate::names::RepoPath;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -48,13 +46,6 @@ struct InfoRefsQuery {
     service: Option<String>,
 }
 
-/// The repository, the authenticated caller and their effective role, once access is granted.
-struct Access {
-    repo: Repo,
-    actor: Option<Actor>,
-    role: Role,
-}
-
 fn need(service: GitService) -> Role {
     match service {
         GitService::UploadPack => Role::Read,
@@ -62,79 +53,53 @@ fn need(service: GitService) -> Role {
     }
 }
 
-/// Looks the repository up and checks the caller may run `service` on it. A repository the
-/// caller may not see answers like a missing one.
+/// The repository, if the caller may run `service` on it, through the one access decision;
+/// refusals are plain text, which git prints as `remote:` lines.
 async fn authorize(
     state: &AppState,
-    headers: &HeaderMap,
-    ip: ClientIp,
+    caller: &Caller,
     ns: &str,
     repo: &str,
     service: GitService,
-) -> Result<Access, HttpError> {
-    let repo_name = repo.strip_suffix(".git").unwrap_or(repo);
-    names::validate("namespace", ns)
-        .and_then(|_| names::validate("repository", repo_name))
-        .map_err(HttpError::bad_request)?;
-    let caller = auth::authenticate(state, headers, ip.0).await?;
-    let found = state.ops.db.repo_by_name(ns, repo_name).await?;
-    let needed = need(service);
-    let (actor, full_role) = match (&caller, &found) {
-        (_, None) => (caller_actor(&caller), None),
-        (Caller::Anonymous, Some(r)) => {
-            let anon = (r.is_public && state.config.allow_anonymous_read).then_some(Role::Read);
-            (None, anon)
-        }
-        (Caller::User(a), Some(r)) => (Some(a.clone()), state.ops.role_of(&a.user, r).await?),
-    };
-    let Some(repo) = found else {
-        return Err(hidden(&caller));
-    };
-    let Some(full_role) = full_role else {
-        return Err(hidden(&caller));
-    };
-    let role = actor
-        .as_ref()
-        .map(|a| a.cap(full_role))
-        .unwrap_or(full_role);
-    if role >= needed {
-        return Ok(Access { repo, actor, role });
-    }
-    let name = repo.full_name();
+) -> Result<RepoAccess, HttpError> {
+    let path = RepoPath::new(ns, repo).map_err(HttpError::bad_request)?;
+    access::require(
+        &state.ops,
+        state.config.allow_anonymous_read,
+        caller,
+        &path,
+        need(service),
+    )
+    .await
+    .map_err(|d| refusal(d, service))
+}
+
+fn refusal(d: Denied, service: GitService) -> HttpError {
     let verb = match service {
         GitService::UploadPack => "reading",
         GitService::ReceivePack => "pushing",
     };
-    Err(match &actor {
-        None => HttpError::unauthorized(format!(
-            "{verb} {name} needs you to sign in: give your user name and password or token"
-        )),
-        Some(a) if full_role >= needed => HttpError::forbidden(format!(
-            "this token has scope {} but {verb} {name} needs {needed}; create a token with --scope {needed}",
-            a.scope.map(|s| s.as_str()).unwrap_or("?")
-        )),
-        Some(_) => HttpError::forbidden(format!(
-            "you have {full_role} access to {name} but {verb} needs {needed}; ask an admin of {name} for {needed} access"
-        )),
-    })
-}
-
-fn caller_actor(c: &Caller) -> Option<Actor> {
-    match c {
-        Caller::User(a) => Some(a.clone()),
-        Caller::Anonymous => None,
-    }
-}
-
-/// Missing and hidden look the same: a challenge for anonymous callers, 404 for users.
-fn hidden(caller: &Caller) -> HttpError {
-    match caller {
-        Caller::Anonymous => HttpError::unauthorized(
+    match d {
+        // Missing and hidden look the same: a challenge for anonymous callers, 404 for users.
+        Denied::Hidden { anonymous: true, .. } => HttpError::unauthorized(
             "authentication required: give your user name and password or token",
         ),
-        Caller::User(_) => {
+        Denied::Hidden { .. } => {
             HttpError::not_found("repository not found: check the URL, or ask its owner for access")
         }
+        Denied::SignIn { repo, .. } => HttpError::unauthorized(format!(
+            "{verb} {repo} needs you to sign in: give your user name and password or token"
+        )),
+        Denied::Scope { repo, scope, need } => HttpError::forbidden(format!(
+            "this token has scope {scope} but {verb} {repo} needs {need}; create a token with --scope {need}"
+        )),
+        Denied::Role { repo, role, need } => HttpError::forbidden(format!(
+            "you have {role} access to {repo} but {verb} needs {need}; ask an admin of {repo} for {need} access"
+        )),
+        Denied::SiteAdmin | Denied::NamespaceAdmin { .. } => {
+            HttpError::forbidden(format!("{verb} is not allowed for you here"))
+        }
+        Denied::Failed(e) => e.into(),
     }
 }
 
@@ -166,7 +131,7 @@ async fn info_refs(
     State(state): State<AppState>,
     Path((ns, repo)): Path<(String, String)>,
     Query(q): Query<InfoRefsQuery>,
-    Extension(ip): Extension<ClientIp>,
+    caller: Caller,
     headers: HeaderMap,
 ) -> Result<Response, HttpError> {
     let service = q
@@ -178,7 +143,7 @@ async fn info_refs(
                 "Kura speaks only Git's smart HTTP protocol: use git 1.7 or later (?service=git-upload-pack or git-receive-pack)",
             )
         })?;
-    let access = authorize(&state, &headers, ip, &ns, &repo, service).await?;
+    let access = authorize(&state, &caller, &ns, &repo, service).await?;
     let protocol = git_protocol(&headers)?;
     let v2 = service == GitService::UploadPack
         && protocol
@@ -202,7 +167,7 @@ async fn info_refs(
         Bytes::from(format!("{:04x}{line}0000", line.len() + 4))
     };
     let body = stream::once(async move { Ok::<_, io::Error>(preamble) })
-        .chain(child_output(child, None, service));
+        .chain(child_output(&state, child, None, service));
     Ok(git_response(
         &format!("application/x-{}-advertisement", service.name()),
         Body::from_stream(body),
@@ -212,30 +177,30 @@ async fn info_refs(
 async fn upload_pack(
     state: State<AppState>,
     path: Path<(String, String)>,
-    ip: Extension<ClientIp>,
+    caller: Caller,
     req: Request,
 ) -> Result<Response, HttpError> {
-    rpc(state, path, ip, req, GitService::UploadPack).await
+    rpc(state, path, caller, req, GitService::UploadPack).await
 }
 
 async fn receive_pack(
     state: State<AppState>,
     path: Path<(String, String)>,
-    ip: Extension<ClientIp>,
+    caller: Caller,
     req: Request,
 ) -> Result<Response, HttpError> {
-    rpc(state, path, ip, req, GitService::ReceivePack).await
+    rpc(state, path, caller, req, GitService::ReceivePack).await
 }
 
 async fn rpc(
     State(state): State<AppState>,
     Path((ns, repo)): Path<(String, String)>,
-    Extension(ip): Extension<ClientIp>,
+    caller: Caller,
     req: Request,
     service: GitService,
 ) -> Result<Response, HttpError> {
     let (parts, body) = req.into_parts();
-    let access = authorize(&state, &parts.headers, ip, &ns, &repo, service).await?;
+    let access = authorize(&state, &caller, &ns, &repo, service).await?;
     let expected = format!("application/x-{}-request", service.name());
     let content_type = parts
         .headers
@@ -253,29 +218,29 @@ async fn rpc(
     let mut guard = None;
     let mut report_push = false;
     if service == GitService::ReceivePack {
-        let policy = push_policy(&state, &access).await?;
+        let policy = push_policy(&state, &caller, &access).await?;
         let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
         hook_env.push((POLICY_ENV, json));
-        // post-receive reports to us only when there is something to do after the push.
-        let session = if state.ops.db.has_mirrors(access.repo.id).await? {
-            let (token, session) = state.hooks.open(
-                state.ops.clone(),
-                access.repo.clone(),
-                access
-                    .actor
-                    .as_ref()
-                    .map(|a| a.user.name.clone())
-                    .unwrap_or_default(),
-            );
-            if let Some(url) = state.hook_url.get() {
-                hook_env.push(("KURA_HOOK_URL", url.clone()));
-            }
-            hook_env.push(("KURA_HOOK_TOKEN", token));
-            report_push = true;
-            Some(session)
-        } else {
-            None
+        // Every push reports to us (post-receive): the push log records all of them.
+        let protocol_name = match protocol.as_deref() {
+            Some(p) if p.split(':').any(|i| i == "version=1") => "http/v1",
+            _ => "http/v0",
         };
+        let (token, session) = state.hooks.open(
+            state.ops.clone(),
+            access.repo.clone(),
+            caller
+                .actor()
+                .map(|a| a.user.name.clone())
+                .unwrap_or_default(),
+            protocol_name,
+        );
+        if let Some(url) = state.hook_url.get() {
+            hook_env.push(("KURA_HOOK_URL", url.clone()));
+        }
+        hook_env.push(("KURA_HOOK_TOKEN", token));
+        report_push = true;
+        let session = Some(session);
         // One push at a time per repository in this process: the hook then sees current refs.
         let lock = state.push_locks.lock(access.repo.id).await;
         let dirty = crate::maintenance::MarkOnDrop {
@@ -287,7 +252,7 @@ async fn rpc(
     tracing::info!(
         repo = %access.repo.full_name(),
         service = service.name(),
-        user = access.actor.as_ref().map(|a| a.user.name.as_str()).unwrap_or("-"),
+        user = caller.name(),
         role = %access.role,
         "git request"
     );
@@ -313,11 +278,15 @@ async fn rpc(
     }
     Ok(git_response(
         &format!("application/x-{}-result", service.name()),
-        Body::from_stream(child_output(child, guard, service)),
+        Body::from_stream(child_output(&state, child, guard, service)),
     ))
 }
 
-async fn push_policy(state: &AppState, access: &Access) -> Result<PushPolicy, HttpError> {
+async fn push_policy(
+    state: &AppState,
+    caller: &Caller,
+    access: &RepoAccess,
+) -> Result<PushPolicy, HttpError> {
     let protected = state
         .ops
         .protections(&access.repo)
@@ -330,9 +299,8 @@ async fn push_policy(state: &AppState, access: &Access) -> Result<PushPolicy, Ht
         .collect();
     Ok(PushPolicy {
         repo: access.repo.full_name(),
-        pusher: access
-            .actor
-            .as_ref()
+        pusher: caller
+            .actor()
             .map(|a| a.user.name.clone())
             .unwrap_or_default(),
         pusher_is_admin: access.role >= Role::Admin,
@@ -342,7 +310,7 @@ async fn push_policy(state: &AppState, access: &Access) -> Result<PushPolicy, Ht
 }
 
 fn spawn(state: &AppState, req: &ServiceRequest<'_>) -> Result<Child, HttpError> {
-    let mut child = state.ops.store.service(req).spawn().map_err(|e| {
+    let mut child = state.ops.git_service(req).spawn().map_err(|e| {
         HttpError::internal(format!("cannot start git {}: {e}", req.service.name()))
     })?;
     if let Some(stderr) = child.stderr.take() {
@@ -362,10 +330,13 @@ fn spawn(state: &AppState, req: &ServiceRequest<'_>) -> Result<Child, HttpError>
 /// The child's stdout as a body stream. At EOF the child is reaped and its status logged; if
 /// the stream is dropped first (client gone), `kill_on_drop` ends the child.
 fn child_output(
+    state: &AppState,
     mut child: Child,
     guard: Option<Box<dyn std::any::Any + Send>>,
     service: GitService,
 ) -> impl Stream<Item = io::Result<Bytes>> {
+    let metrics = state.metrics.clone();
+    let started = std::time::Instant::now();
     let stdout = child.stdout.take();
     let span = tracing::Span::current();
     let out = match stdout {
@@ -377,6 +348,7 @@ fn child_output(
         child: Child,
         _guard: Option<Box<dyn std::any::Any + Send>>,
         span: tracing::Span,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
     }
     stream::unfold(
         Some(State {
@@ -384,6 +356,7 @@ fn child_output(
             child,
             _guard: guard,
             span,
+            metrics,
         }),
         move |st| async move {
             let mut st = st?;
@@ -393,6 +366,8 @@ fn child_output(
                     let status =
                         tokio::time::timeout(Duration::from_secs(60), st.child.wait()).await;
                     log_exit(&st.span, service, status);
+                    st.metrics
+                        .observe_git(service.name(), started.elapsed().as_secs_f64());
                     None
                 }
             }

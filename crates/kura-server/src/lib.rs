@@ -1,8 +1,10 @@
-//! The Kura server: configuration, the axum application (git smart HTTP, the JSON API, health),
-//! authentication and throttling, and `ops`, the administrative operations the CLI shares. It
-//! reaches storage and the database only through `kura-git` and `kura-db`.
+//! The Kura server: configuration, the axum application (git smart HTTP, the JSON API, health,
+//! metrics), authentication (`auth`, one extractor), the one access decision (`access`), and
+//! `ops`, the operations layer the CLI and the API share: only `ops` reaches the database, the
+//! repository store and the delivery worker.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;
@@ -19,4 +21,5 @@ pub mod throttle;
 
 pub use app::{serve, AppState};
 pub use config::{Config, LogFormat, Overrides};
+pub use names::RepoPath;
 pub use ops::{Ops, OpsError};

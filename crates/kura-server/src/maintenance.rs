@@ -69,10 +69,13 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
                 }
             }
             let sweep_due = last_sweep.is_none_or(|t| t.elapsed() >= Duration::from_secs(60));
+            if sweep_due {
+                prune_push_log(&state).await;
+            }
             if !interval.is_zero() && sweep_due {
                 last_sweep = Some(Instant::now());
                 let before = kura_db::now() - interval.as_secs() as i64;
-                if let Ok(ids) = state.ops.db.repos_due_for_maintenance(before).await {
+                if let Ok(ids) = state.ops.repos_due_for_maintenance(before).await {
                     for id in ids {
                         run(&state, id, true).await;
                     }
@@ -82,8 +85,22 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
+/// Pushes older than `push_log_retention` leave the log (every replica may do it; deleting
+/// twice is harmless).
+async fn prune_push_log(state: &AppState) {
+    match state
+        .ops
+        .prune_pushes(state.config.push_log_retention)
+        .await
+    {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(pushes = n, "pruned the push log"),
+        Err(e) => tracing::warn!(error = %e, "cannot prune the push log"),
+    }
+}
+
 async fn run(state: &AppState, repo_id: i64, full: bool) {
-    let Ok(Some(repo)) = state.ops.db.repo_by_id(repo_id).await else {
+    let Ok(Some(repo)) = state.ops.repo_by_id(repo_id).await else {
         return;
     };
     match state.ops.maintain(&repo, full, PACK_GRACE).await {

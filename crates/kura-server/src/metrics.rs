@@ -1,32 +1,122 @@
-//! `/metrics` in the Prometheus text format, for a site admin's token: mirror lag, pending
-//! jobs, runs, failures and the last run's duration, per repository and mirror. Figures come
-//! from the database, so every replica reports the same.
+//! `/metrics` (Prometheus/OpenMetrics text via `prometheus-client`), for a site admin's token:
+//! request counts and latency per route and status, git service durations (this process), and
+//! the delivery figures per mirror (from the database, so every replica reports the same).
 
-use std::fmt::Write;
+use std::time::Instant;
 
-use axum::extract::State;
-use axum::http::{header, HeaderMap};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::Extension;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
 
+use crate::access::Caller;
 use crate::app::AppState;
-use crate::auth::{self, Caller};
 use crate::error::HttpError;
-use crate::netguard::ClientIp;
 
-fn label(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    route: String,
+    method: String,
+    status: u16,
 }
 
-pub async fn metrics(
-    State(state): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    headers: HeaderMap,
-) -> Result<Response, HttpError> {
-    match auth::authenticate(&state, &headers, ip.0).await? {
-        Caller::User(a) if a.user.is_admin && a.scope.is_some() => {}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServiceLabels {
+    service: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MirrorLabels {
+    repo: String,
+    mirror: String,
+}
+
+/// The process's own metrics; cheap to clone into the request path.
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: Family<RequestLabels, Histogram>,
+    git: Family<ServiceLabels, Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Family::<RequestLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let git = Family::<ServiceLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 16))
+        });
+        registry.register(
+            "kura_http_requests",
+            "HTTP requests answered",
+            requests.clone(),
+        );
+        registry.register(
+            "kura_http_request_duration_seconds",
+            "Time to the response head, per route and status",
+            latency.clone(),
+        );
+        registry.register(
+            "kura_git_service_duration_seconds",
+            "Duration of git upload-pack/receive-pack runs, until their output ends",
+            git.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            latency,
+            git,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn observe_git(&self, service: &str, seconds: f64) {
+        self.git
+            .get_or_create(&ServiceLabels {
+                service: service.to_string(),
+            })
+            .observe(seconds);
+    }
+}
+
+/// Counts every request by its route pattern (never the raw path: names stay out of labels).
+pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = req.method().as_str().to_string();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let labels = RequestLabels {
+        route,
+        method,
+        status: resp.status().as_u16(),
+    };
+    state.metrics.requests.get_or_create(&labels).inc();
+    state
+        .metrics
+        .latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, HttpError> {
+    match &caller {
+        Caller::User(a) if a.user.is_admin && a.scope.is_some() && !a.user.disabled => {}
         Caller::User(_) => {
             return Err(HttpError::forbidden(
                 "/metrics needs a site admin's token (not a password): kura token create admin --scope read",
@@ -38,38 +128,53 @@ pub async fn metrics(
             ))
         }
     }
-    let now = kura_db::now();
-    let mut lag = String::new();
-    let mut pending = String::new();
-    let mut runs = String::new();
-    let mut failures = String::new();
-    let mut duration = String::new();
-    for m in state.ops.db.mirrors(None).await? {
-        let p = state.ops.db.pending(m.id).await?;
-        let l = format!(
-            "{{repo=\"{}\",mirror=\"{}\"}}",
-            label(&m.repo),
-            label(&m.url)
-        );
-        let age = p.oldest_created_at.map(|t| (now - t).max(0)).unwrap_or(0);
-        let _ = writeln!(lag, "kura_mirror_lag_seconds{l} {age}");
-        let _ = writeln!(pending, "kura_mirror_pending_jobs{l} {}", p.count);
-        let _ = writeln!(runs, "kura_mirror_runs_total{l} {}", m.runs);
-        let _ = writeln!(failures, "kura_mirror_failures_total{l} {}", m.failures);
+    let mut deliveries = Registry::default();
+    let lag = Family::<MirrorLabels, Gauge>::default();
+    let pending = Family::<MirrorLabels, Gauge>::default();
+    let runs = Family::<MirrorLabels, Counter>::default();
+    let failures = Family::<MirrorLabels, Counter>::default();
+    let last = Family::<MirrorLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+    for (m, st) in state.ops.all_mirror_statuses().await? {
+        let l = MirrorLabels {
+            repo: m.repo.clone(),
+            mirror: m.url.clone(),
+        };
+        lag.get_or_create(&l).set(st.lag_seconds);
+        pending.get_or_create(&l).set(st.pending);
+        runs.get_or_create(&l).inc_by(m.runs.max(0) as u64);
+        failures.get_or_create(&l).inc_by(m.failures.max(0) as u64);
         if let Some(ms) = m.last_duration_ms {
-            let _ = writeln!(
-                duration,
-                "kura_mirror_last_run_seconds{l} {:.3}",
-                ms as f64 / 1000.0
-            );
+            last.get_or_create(&l).set(ms as f64 / 1000.0);
         }
     }
-    let body = format!(
-        "# HELP kura_mirror_lag_seconds Seconds since the oldest push not yet mirrored.\n# TYPE kura_mirror_lag_seconds gauge\n{lag}\
-         # HELP kura_mirror_pending_jobs Pushes queued for the mirror.\n# TYPE kura_mirror_pending_jobs gauge\n{pending}\
-         # HELP kura_mirror_runs_total Mirror runs.\n# TYPE kura_mirror_runs_total counter\n{runs}\
-         # HELP kura_mirror_failures_total Failed mirror runs.\n# TYPE kura_mirror_failures_total counter\n{failures}\
-         # HELP kura_mirror_last_run_seconds Duration of the last run.\n# TYPE kura_mirror_last_run_seconds gauge\n{duration}"
+    deliveries.register(
+        "kura_mirror_lag_seconds",
+        "Seconds since the oldest push not yet mirrored",
+        lag,
     );
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response())
+    deliveries.register(
+        "kura_mirror_pending_jobs",
+        "Pushes queued for the mirror",
+        pending,
+    );
+    deliveries.register("kura_mirror_runs", "Mirror runs", runs);
+    deliveries.register("kura_mirror_failures", "Failed mirror runs", failures);
+    deliveries.register(
+        "kura_mirror_last_run_seconds",
+        "Duration of the last run",
+        last,
+    );
+    let mut body = String::new();
+    encode_registry(&mut body, &state.metrics.registry)
+        .and_then(|_| encode_registry(&mut body, &deliveries))
+        .and_then(|_| encode_eof(&mut body))
+        .map_err(HttpError::internal)?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+        .into_response())
 }

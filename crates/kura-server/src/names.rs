@@ -34,6 +34,40 @@ pub fn validate(kind: &str, name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A validated `NAMESPACE/NAME` of a repository: what every operation on a repository takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoPath {
+    pub namespace: String,
+    pub name: String,
+}
+
+impl RepoPath {
+    /// From the two parts of a URL; a trailing `.git` on the name is dropped.
+    pub fn new(namespace: &str, name: &str) -> Result<RepoPath, String> {
+        let name = name.strip_suffix(".git").unwrap_or(name);
+        validate("namespace", namespace)?;
+        validate("repository", name)?;
+        Ok(RepoPath {
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        })
+    }
+}
+
+impl std::str::FromStr for RepoPath {
+    type Err = String;
+    fn from_str(full: &str) -> Result<RepoPath, String> {
+        let (namespace, name) = split_full(full)?;
+        Ok(RepoPath { namespace, name })
+    }
+}
+
+impl std::fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.namespace, self.name)
+    }
+}
+
 /// Splits `NS/NAME` (a trailing `.git` is accepted and dropped) and validates both parts.
 pub fn split_full(full: &str) -> Result<(String, String), String> {
     let full = full.trim().trim_matches('/');

@@ -1,6 +1,7 @@
-//! After a push: the `post-receive` hook posts the ref updates here; the push is recorded and a
-//! job queued for every mirror in one transaction (the outbox), then we wait, bounded, for the
-//! mirrors and answer the lines the pusher reads as `remote:`.
+//! After a push: the `post-receive` hook posts the ref updates here; the push is recorded in
+//! the push log and a delivery queued for every target (mirror) in one transaction (the
+//! outbox), then we wait, bounded, for the mirrors and answer the lines the pusher reads as
+//! `remote:`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
-use kura_db::{Mirror, Repo};
+use kura_db::{Mirror, PushedRef, Queued, Repo};
 use kura_git::policy::RefUpdate;
 use rand::distributions::{Alphanumeric, DistString};
 
@@ -30,6 +31,7 @@ pub struct HookSessions {
 struct Session {
     repo: Repo,
     pusher: String,
+    protocol: &'static str,
     /// The push is recorded and its mirror jobs queued.
     recorded: bool,
 }
@@ -57,28 +59,29 @@ impl Drop for SessionGuard {
         let ops = self.ops.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
-                let Ok(mirrors) = ops.db.mirrors(Some(s.repo.id)).await else {
-                    return;
-                };
-                for m in mirrors {
-                    if let Err(e) = ops.db.enqueue_sync(m.id).await {
-                        tracing::error!(error = %e, repo = %s.repo.full_name(), "cannot queue a mirror run after an unreported push");
-                    }
+                if let Err(e) = ops.sync_all_mirrors(s.repo.id).await {
+                    tracing::error!(error = %e, repo = %s.repo.full_name(), "cannot queue a mirror run after an unreported push");
                 }
-                ops.worker.kick();
             });
         }
     }
 }
 
 impl HookSessions {
-    pub fn open(self: &Arc<Self>, ops: Ops, repo: Repo, pusher: String) -> (String, SessionGuard) {
+    pub fn open(
+        self: &Arc<Self>,
+        ops: Ops,
+        repo: Repo,
+        pusher: String,
+        protocol: &'static str,
+    ) -> (String, SessionGuard) {
         let token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
             token.clone(),
             Session {
                 repo,
                 pusher,
+                protocol,
                 recorded: false,
             },
         );
@@ -90,12 +93,12 @@ impl HookSessions {
         (token, guard)
     }
 
-    fn get(&self, token: &str) -> Option<(Repo, String)> {
+    fn get(&self, token: &str) -> Option<Session> {
         self.map
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(token)
-            .map(|s| (s.repo.clone(), s.pusher.clone()))
+            .cloned()
     }
 
     fn mark_recorded(&self, token: &str) {
@@ -119,17 +122,26 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
         .get(TOKEN_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let Some((repo, pusher)) = state.hooks.get(token) else {
+    let Some(Session {
+        repo,
+        pusher,
+        protocol,
+        ..
+    }) = state.hooks.get(token)
+    else {
         return (StatusCode::FORBIDDEN, "unknown or finished push\n").into_response();
     };
-    let refs: Vec<serde_json::Value> = body
+    let refs: Vec<PushedRef> = body
         .lines()
         .filter_map(RefUpdate::parse)
-        .map(|u| serde_json::json!({"old": u.old, "new": u.new, "ref": u.name}))
+        .map(|u| PushedRef {
+            name: u.name,
+            old: u.old,
+            new: u.new,
+        })
         .collect();
-    let refs = serde_json::Value::Array(refs).to_string();
     let started = Instant::now();
-    let jobs = match state.ops.db.record_push(repo.id, &pusher, &refs).await {
+    let jobs = match state.ops.record_push(&repo, &pusher, protocol, &refs).await {
         Ok(j) => j,
         Err(e) => {
             tracing::error!(error = %e, repo = %repo.full_name(), "cannot record the push");
@@ -144,7 +156,6 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
     if jobs.is_empty() {
         return (StatusCode::OK, String::new()).into_response();
     }
-    state.ops.worker.kick();
     let lines = wait_and_report(&state, &repo, &jobs, started).await;
     (StatusCode::OK, lines.join("\n") + "\n").into_response()
 }
@@ -153,20 +164,20 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
 async fn wait_and_report(
     state: &AppState,
     repo: &Repo,
-    jobs: &[(i64, i64)],
+    jobs: &[Queued],
     started: Instant,
 ) -> Vec<String> {
     let wait = state.config.mirror_wait;
     let deadline = started + wait;
-    let mut finished = state.ops.worker.finished();
+    let mut finished = state.ops.runs_finished();
     let mut settled: HashMap<i64, String> = HashMap::new();
     loop {
-        for &(mirror_id, job_id) in jobs {
-            if settled.contains_key(&mirror_id) {
+        for &q in jobs {
+            if settled.contains_key(&q.target_id) {
                 continue;
             }
-            if let Some(line) = settled_line(state, repo, mirror_id, job_id, started).await {
-                settled.insert(mirror_id, line);
+            if let Some(line) = settled_line(state, repo, q, started).await {
+                settled.insert(q.target_id, line);
             }
         }
         if settled.len() == jobs.len() || wait.is_zero() || Instant::now() >= deadline {
@@ -180,11 +191,11 @@ async fn wait_and_report(
         }
     }
     let mut lines = Vec::new();
-    for &(mirror_id, _) in jobs {
-        match settled.remove(&mirror_id) {
+    for q in jobs {
+        match settled.remove(&q.target_id) {
             Some(l) => lines.push(l),
             None => {
-                let url = mirror_url(state, mirror_id).await;
+                let url = mirror_url(state, q.target_id).await;
                 let why = if wait.is_zero() {
                     "queued".to_string()
                 } else {
@@ -201,7 +212,7 @@ async fn wait_and_report(
 }
 
 async fn mirror_url(state: &AppState, id: i64) -> String {
-    match state.ops.db.mirror_by_id(id).await {
+    match state.ops.mirror_by_id(id).await {
         Ok(Some(m)) => m.url,
         _ => format!("mirror {id}"),
     }
@@ -211,13 +222,13 @@ async fn mirror_url(state: &AppState, id: i64) -> String {
 async fn settled_line(
     state: &AppState,
     repo: &Repo,
-    mirror_id: i64,
-    job_id: i64,
+    q: Queued,
     started: Instant,
 ) -> Option<String> {
-    let done = state.ops.db.jobs_done(&[job_id]).await.ok()?;
-    let m: Mirror = state.ops.db.mirror_by_id(mirror_id).await.ok()??;
-    if done.first().is_some_and(|(_, d)| *d) {
+    let done = state.ops.delivered(q).await.ok()?;
+    let m: Mirror = state.ops.mirror_by_id(q.target_id).await.ok()??;
+    let job_id = q.delivery_id;
+    if done {
         return Some(format!(
             "mirrored to {} ({}) in {:.1} s",
             m.url,

@@ -48,6 +48,14 @@ impl Throttle {
             .max()
     }
 
+    /// Forgets the failures of `keys` (after a successful sign-in).
+    pub fn clear(&self, keys: &[String]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            map.remove(k);
+        }
+    }
+
     pub fn record_failure(&self, keys: &[String]) {
         let now = Instant::now();
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -93,6 +101,8 @@ mod tests {
         assert!(wait <= Duration::from_secs(60) && wait >= Duration::from_secs(1));
         assert!(t.retry_after(&["ip:5.6.7.8".to_string()]).is_none());
         assert!(t.retry_after(&["user:bob".to_string()]).is_some());
+        t.clear(&keys);
+        assert!(t.retry_after(&keys).is_none());
     }
 
     #[test]

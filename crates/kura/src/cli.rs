@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
+use kura_db::Role;
+use kura_server::RepoPath;
 
 #[derive(Parser)]
 #[command(name = "kura", version, about = "Kura, a private Git server")]
@@ -42,18 +44,18 @@ pub enum Command {
     /// Give a user a role on one repository
     Grant {
         /// NAMESPACE/NAME
-        full_name: String,
+        full_name: RepoPath,
         user: String,
         /// read, write or admin
         #[arg(long)]
-        role: String,
+        role: Role,
     },
     /// Remove a user's grant on a repository
-    Revoke { full_name: String, user: String },
+    Revoke { full_name: RepoPath, user: String },
     /// Protect branches: no force-push, no deletion, only allowed pushers
     Protect {
         /// NAMESPACE/NAME
-        full_name: String,
+        full_name: RepoPath,
         /// Branch name or glob, e.g. main or release/*
         pattern: String,
         /// Who may push (repeatable); without it, repository admins
@@ -61,7 +63,10 @@ pub enum Command {
         allow_push: Vec<String>,
     },
     /// Remove a branch protection
-    Unprotect { full_name: String, pattern: String },
+    Unprotect {
+        full_name: RepoPath,
+        pattern: String,
+    },
     /// Manage push mirrors (CodeCommit or any Git remote)
     #[command(subcommand)]
     Mirror(MirrorCmd),
@@ -111,7 +116,7 @@ pub enum TokenCmd {
         user: String,
         /// read, write or admin
         #[arg(long)]
-        scope: String,
+        scope: Role,
         /// Lifetime, e.g. 90d or 12h (default: no expiry)
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<humantime::Duration>,
@@ -142,7 +147,7 @@ pub enum MemberCmd {
         user: String,
         /// read, write or admin
         #[arg(long)]
-        role: String,
+        role: Role,
     },
     /// Remove a member
     Remove { group: String, user: String },
@@ -153,7 +158,7 @@ pub enum RepoCmd {
     /// Create a repository
     Create {
         /// NAMESPACE/NAME
-        full_name: String,
+        full_name: RepoPath,
         /// Readable by everyone
         #[arg(long)]
         public: bool,
@@ -163,14 +168,24 @@ pub enum RepoCmd {
     /// List repositories
     List,
     /// Delete a repository and its data
-    Delete { full_name: String },
+    Delete { full_name: RepoPath },
     /// Rename or move a repository (metadata only)
-    Rename { full_name: String, new_name: String },
+    Rename {
+        full_name: RepoPath,
+        new_name: RepoPath,
+    },
     /// Show a repository: settings, storage, maintenance, mirrors
-    Show { full_name: String },
+    Show { full_name: RepoPath },
+    /// Show the push log of a repository, newest first
+    Pushes {
+        full_name: RepoPath,
+        /// How many pushes to show (at most 100)
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
     /// Repack (with bitmaps), refresh the commit-graph, pack refs, prune old loose objects
     Maintain {
-        full_name: String,
+        full_name: RepoPath,
         /// One pack for everything instead of a geometric roll-up
         #[arg(long)]
         full: bool,
@@ -182,7 +197,7 @@ pub enum MirrorCmd {
     /// Mirror every push of a repository to CodeCommit or another Git remote
     Add {
         /// NAMESPACE/NAME
-        full_name: String,
+        full_name: RepoPath,
         /// codecommit://REGION/REPOSITORY or https://HOST/PATH.git
         url: String,
         /// Create the CodeCommit repository when missing
@@ -202,18 +217,18 @@ pub enum MirrorCmd {
         password_stdin: bool,
     },
     /// List mirrors (of one repository, or all)
-    List { full_name: Option<String> },
+    List { full_name: Option<RepoPath> },
     /// Show a repository's mirrors: last success, last error, pending pushes, lag, verification
-    Status { full_name: String },
+    Status { full_name: RepoPath },
     /// Mirror now
     Sync {
-        full_name: String,
+        full_name: RepoPath,
         /// Mirror id or URL when the repository has several
         mirror: Option<String>,
     },
     /// Stop mirroring
     Remove {
-        full_name: String,
+        full_name: RepoPath,
         /// Mirror id or URL when the repository has several
         mirror: Option<String>,
     },

@@ -23,7 +23,7 @@ fn post_receive() -> ExitCode {
         std::env::var_os("KURA_HOOK_URL"),
         std::env::var_os("KURA_HOOK_TOKEN"),
     ) else {
-        // Inside a push without mirrors the server hands no session: nothing to report.
+        // Outside a push through Kura there is no session: nothing to report.
         if std::env::var_os(kura_git::hook::POLICY_ENV).is_none() {
             eprintln!("kura hook post-receive is run by git during a push through Kura; it is not meant to be run by hand");
         }
@@ -49,7 +49,7 @@ fn post_receive() -> ExitCode {
             let _ = out.write_all(text.as_bytes());
         }
         Err(e) => {
-            println!("Kura could not queue this push's mirrors ({e}); the push itself succeeded; run kura mirror sync");
+            println!("Kura could not record this push in its log or queue its mirrors ({e}); the push itself succeeded; mirrors catch up at the next push or with kura mirror sync");
         }
     }
     ExitCode::SUCCESS

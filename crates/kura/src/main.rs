@@ -13,6 +13,7 @@ use kura_server::{Config, LogFormat, Ops, Overrides};
 use cli::{Cli, Command, GroupCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
 
 mod hooks;
+mod words;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -131,10 +132,9 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("kura: created user admin with password {pw}");
                 println!("kura: this password is shown only once; change it with: kura user passwd admin");
             }
-            let db = ops.db.clone();
-            let state = kura_server::AppState::new(ops, config);
+            let state = kura_server::AppState::new(ops.clone(), config);
             kura_server::serve(state).await?;
-            db.close().await;
+            ops.close().await;
         }
         Command::Config => {
             print!("{}", config.redacted_toml());
@@ -142,8 +142,9 @@ async fn run(cli: Cli) -> Result<()> {
         command => {
             init_logging(&config, "error");
             let ops = open(&config).await?;
-            admin(&ops, &config, command).await?;
-            ops.db.close().await;
+            let result = admin(&ops, &config, command).await;
+            ops.close().await;
+            result.map_err(words::worded)?;
         }
     }
     Ok(())
@@ -170,7 +171,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
         }
         Command::User(UserCmd::List) => {
             println!("{:<24} {:<6} {:<9} CREATED", "NAME", "ADMIN", "DISABLED");
-            for u in ops.db.list_users().await? {
+            for u in ops.list_users().await? {
                 println!(
                     "{:<24} {:<6} {:<9} {}",
                     u.name,
@@ -207,7 +208,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             name,
         }) => {
             let (token, rec) = ops
-                .create_token(&user, &scope, expires_in.map(Into::into), name.as_deref())
+                .create_token(&user, scope, expires_in.map(Into::into), name.as_deref())
                 .await?;
             eprintln!(
                 "token {} for {user}, scope {}, expires {}; it is shown only once:",
@@ -243,7 +244,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             eprintln!("created group {name}");
         }
         Command::Group(GroupCmd::Member(MemberCmd::Add { group, user, role })) => {
-            ops.set_member(&group, &user, &role).await?;
+            ops.set_member(&group, &user, role).await?;
             eprintln!("{user} is now {role} in {group}");
         }
         Command::Group(GroupCmd::Member(MemberCmd::Remove { group, user })) => {
@@ -301,13 +302,14 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             );
             println!("default branch: {}", repo.default_branch);
             println!("created:        {}", fmt_time(Some(repo.created_at)));
-            println!("storage:        {}", ops.store.path_of(repo.id).display());
-            let c = ops.store.object_counts(repo.id).await?;
+            let report = ops.repo_report(&repo).await?;
+            println!("storage:        {}", report.storage.display());
+            let c = &report.objects;
             println!(
                 "objects:        {} pack(s), {} loose, {} KiB",
                 c.packs, c.loose, c.size_kib
             );
-            let m = ops.db.maintenance_status(repo.id).await?;
+            let m = &report.maintenance;
             match &m.running_by {
                 Some(owner) => println!("maintenance:    running now ({owner})"),
                 None => println!(
@@ -337,7 +339,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
                     }
                 );
             }
-            for mirror in ops.mirrors(Some(&repo.full_name())).await? {
+            for mirror in ops.mirrors_of(&repo).await? {
                 println!(
                     "mirror {}:       {} ({})",
                     mirror.id,
@@ -350,6 +352,25 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
                 );
             }
         }
+        Command::Repo(RepoCmd::Pushes { full_name, limit }) => {
+            let repo = ops.repo(&full_name).await?;
+            let pushes = ops.pushes(&repo, None, limit).await?;
+            if pushes.is_empty() {
+                eprintln!("no pushes to {} in the log", repo.full_name());
+            }
+            for p in pushes {
+                println!(
+                    "push {} by {} at {} ({})",
+                    p.id,
+                    if p.pusher.is_empty() { "-" } else { &p.pusher },
+                    fmt_time(Some(p.created_at)),
+                    p.protocol
+                );
+                for r in &p.refs {
+                    println!("  {} {} -> {}", r.name, short(&r.old), short(&r.new));
+                }
+            }
+        }
         Command::Repo(RepoCmd::Maintain { full_name, full }) => {
             let repo = ops.repo(&full_name).await?;
             eprintln!("maintaining {} ...", repo.full_name());
@@ -357,12 +378,18 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
                 .maintain(&repo, full, kura_server::maintenance::PACK_GRACE)
                 .await?
             {
-                kura_server::ops::Maintained::Done { summary, duration_ms } => {
-                    eprintln!("maintained {} in {duration_ms} ms: {summary}", repo.full_name())
+                kura_server::ops::Maintained::Done {
+                    summary,
+                    duration_ms,
+                } => {
+                    eprintln!(
+                        "maintained {} in {duration_ms} ms: {summary}",
+                        repo.full_name()
+                    )
                 }
                 kura_server::ops::Maintained::Busy => anyhow::bail!(
-                    "{} is being maintained by another process right now; try again later (kura repo show {})",
-                    repo.full_name(),
+                    "{}; see kura repo show {}",
+                    kura_server::OpsError::Busy(repo.full_name()),
                     repo.full_name()
                 ),
             }
@@ -372,7 +399,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             user,
             role,
         } => {
-            ops.grant(&full_name, &user, &role).await?;
+            ops.grant(&full_name, &user, role).await?;
             eprintln!("{user} has {role} access to {full_name}");
         }
         Command::Revoke { full_name, user } => {
@@ -403,6 +430,15 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
         | Command::CredentialHelper { .. } => unreachable!(),
     }
     Ok(())
+}
+
+/// A commit id shortened for people; creations and deletions are spelled out.
+fn short(oid: &str) -> &str {
+    if !oid.is_empty() && oid.bytes().all(|b| b == b'0') {
+        "(none)"
+    } else {
+        &oid[..oid.len().min(12)]
+    }
 }
 
 fn fmt_ago(t: Option<i64>) -> String {
@@ -448,7 +484,7 @@ async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
                 m.id, m.repo, m.url
             );
             // The first run copies what the repository has now; report it here.
-            match ops.worker.run_now(m.id).await {
+            match ops.run_mirror_now(&m).await {
                 Some(Ok(o)) => eprintln!("mirrored to {} ({}), verified", m.url, o.summary),
                 Some(Err(e)) => eprintln!(
                     "warning: the first run to {} failed: {}; it is retried in the background by kura serve (kura mirror status {})",
@@ -464,7 +500,7 @@ async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
                 "{:<5} {:<32} {:<48} {:<9} LAST SUCCESS",
                 "ID", "REPOSITORY", "TARGET", "VERIFIED"
             );
-            for m in ops.mirrors(full_name.as_deref()).await? {
+            for m in ops.mirrors(full_name.as_ref()).await? {
                 println!(
                     "{:<5} {:<32} {:<48} {:<9} {}",
                     m.id,
@@ -481,11 +517,12 @@ async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
                 println!("{full_name} has no mirror");
             }
             for m in mirrors {
-                let p = ops.mirror_pending(&m).await?;
-                let lag = p
-                    .oldest_created_at
-                    .map(|t| format!("{} s", (kura_db::now() - t).max(0)))
-                    .unwrap_or_else(|| "0 s (up to date)".into());
+                let st = ops.mirror_status(&m).await?;
+                let lag = if st.pending > 0 {
+                    format!("{} s", st.lag_seconds)
+                } else {
+                    "0 s (up to date)".into()
+                };
                 println!("mirror {} of {}: {}", m.id, m.repo, m.url);
                 if !m.branches.is_empty() {
                     println!("  branches:      {}", m.branches.join(", "));
@@ -502,12 +539,9 @@ async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
                     "  last error:    {}",
                     m.last_error.as_deref().unwrap_or("none")
                 );
-                println!("  pending:       {} push(es), lag {lag}", p.count);
-                if m.last_error.is_some() && p.count > 0 {
-                    println!(
-                        "  next attempt:  {}",
-                        fmt_time(Some(m.next_attempt_at.max(kura_db::now())))
-                    );
+                println!("  pending:       {} push(es), lag {lag}", st.pending);
+                if let (Some(_), Some(next)) = (&m.last_error, st.next_attempt_at) {
+                    println!("  next attempt:  {}", fmt_time(Some(next)));
                 }
                 println!(
                     "  remote heads:  {}",
@@ -529,7 +563,7 @@ async fn mirror(ops: &Ops, cmd: MirrorCmd) -> Result<()> {
             let m = ops.mirror(&full_name, mirror.as_deref()).await?;
             ops.sync_mirror(&m).await?;
             eprintln!("mirroring {} to {} ...", m.repo, m.url);
-            match ops.worker.run_now(m.id).await {
+            match ops.run_mirror_now(&m).await {
                 Some(Ok(o)) => eprintln!("mirrored to {} ({}), verified", m.url, o.summary),
                 Some(Err(e)) => anyhow::bail!(
                     "mirroring to {} failed: {}; it will be retried (kura mirror status {})",

@@ -1,42 +1,40 @@
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::{Extension, Json};
+use axum::Json;
 use kura_db::{Mirror, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{actor, created, no_content, repo_for, ApiError, ApiJson, ApiResult};
+use super::{created, no_content, repo_for, ApiCaller, ApiJson, ApiResult};
+use crate::access::{self, Actor};
 use crate::app::AppState;
-use crate::netguard::ClientIp;
-use crate::ops::MirrorRequest;
+use crate::names::RepoPath;
+use crate::ops::{DeliveryStatus, MirrorRequest};
 
 #[derive(Serialize)]
 pub struct MirrorView {
-    id: i64,
-    repo: String,
-    url: String,
-    branches: Vec<String>,
-    keep_divergent_refs: bool,
-    create: bool,
-    username: Option<String>,
-    last_success_at: Option<i64>,
-    last_attempt_at: Option<i64>,
-    last_error: Option<String>,
-    last_result: Option<String>,
-    last_duration_ms: Option<i64>,
-    verified: bool,
-    remote_heads: Vec<String>,
-    pending_pushes: i64,
-    lag_seconds: i64,
-    next_attempt_at: Option<i64>,
-    runs: i64,
-    failures: i64,
+    pub(crate) id: i64,
+    pub(crate) repo: String,
+    pub(crate) url: String,
+    pub(crate) branches: Vec<String>,
+    pub(crate) keep_divergent_refs: bool,
+    pub(crate) create: bool,
+    pub(crate) username: Option<String>,
+    pub(crate) last_success_at: Option<i64>,
+    pub(crate) last_attempt_at: Option<i64>,
+    pub(crate) last_error: Option<String>,
+    pub(crate) last_result: Option<String>,
+    pub(crate) last_duration_ms: Option<i64>,
+    pub(crate) verified: bool,
+    pub(crate) remote_heads: Vec<String>,
+    pub(crate) pending_pushes: i64,
+    pub(crate) lag_seconds: i64,
+    pub(crate) next_attempt_at: Option<i64>,
+    pub(crate) runs: i64,
+    pub(crate) failures: i64,
 }
 
-async fn view(s: &AppState, m: Mirror) -> ApiResult<MirrorView> {
-    let p = s.ops.mirror_pending(&m).await?;
-    let now = kura_db::now();
-    Ok(MirrorView {
+pub(crate) fn view(m: Mirror, st: DeliveryStatus) -> MirrorView {
+    MirrorView {
         id: m.id,
         repo: m.repo,
         url: m.url,
@@ -56,25 +54,39 @@ async fn view(s: &AppState, m: Mirror) -> ApiResult<MirrorView> {
             .lines()
             .map(String::from)
             .collect(),
-        pending_pushes: p.count,
-        lag_seconds: p.oldest_created_at.map(|t| (now - t).max(0)).unwrap_or(0),
-        next_attempt_at: (p.count > 0).then_some(m.next_attempt_at.max(now)),
+        pending_pushes: st.pending,
+        lag_seconds: st.lag_seconds,
+        next_attempt_at: st.next_attempt_at,
         runs: m.runs,
         failures: m.failures,
+    }
+}
+
+async fn described(s: &AppState, m: Mirror) -> ApiResult<MirrorView> {
+    let st = s.ops.mirror_status(&m).await?;
+    Ok(view(m, st))
+}
+
+/// Mirrors push with the server's own AWS identity (or stored credentials) to wherever they
+/// point, so only site admins manage them.
+async fn mirror_repo(s: &AppState, a: &Actor, ns: &str, name: &str) -> ApiResult<RepoPath> {
+    access::require_site_admin(a)?;
+    let repo = repo_for(s, a, ns, name, Role::Admin).await?;
+    Ok(RepoPath {
+        namespace: repo.namespace,
+        name: repo.name,
     })
 }
 
 pub async fn list(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<MirrorView>>> {
-    let a = mirror_admin(&s, &h, ip).await?;
-    let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
+    let path = mirror_repo(&s, &a, &ns, &name).await?;
     let mut out = Vec::new();
-    for m in s.ops.mirrors(Some(&repo.full_name())).await? {
-        out.push(view(&s, m).await?);
+    for m in s.ops.mirrors(Some(&path)).await? {
+        out.push(described(&s, m).await?);
     }
     Ok(Json(out))
 }
@@ -94,17 +106,15 @@ pub struct NewMirror {
 
 pub async fn add(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<NewMirror>,
 ) -> ApiResult<Response> {
-    let a = mirror_admin(&s, &h, ip).await?;
-    let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
+    let path = mirror_repo(&s, &a, &ns, &name).await?;
     let m = s
         .ops
         .add_mirror(
-            &repo.full_name(),
+            &path,
             MirrorRequest {
                 url: &body.url,
                 create: body.create,
@@ -115,62 +125,39 @@ pub async fn add(
             },
         )
         .await?;
-    Ok(created(view(&s, m).await?))
+    Ok(created(described(&s, m).await?))
 }
 
-/// Mirrors push with the server's own AWS identity (or stored credentials) to wherever they
-/// point, so only site admins manage them.
-async fn mirror_admin(s: &AppState, h: &HeaderMap, ip: ClientIp) -> ApiResult<crate::ops::Actor> {
-    let a = actor(s, h, ip).await?;
-    super::require_site_admin(&a)?;
-    Ok(a)
-}
-
-async fn one(
-    s: &AppState,
-    a: &crate::ops::Actor,
-    ns: &str,
-    name: &str,
-    id: i64,
-) -> ApiResult<Mirror> {
-    let repo = repo_for(s, a, ns, name, Role::Admin).await?;
-    s.ops
-        .mirror(&repo.full_name(), Some(&id.to_string()))
-        .await
-        .map_err(ApiError::from)
+async fn one(s: &AppState, a: &Actor, ns: &str, name: &str, id: i64) -> ApiResult<Mirror> {
+    let path = mirror_repo(s, a, ns, name).await?;
+    Ok(s.ops.mirror(&path, Some(&id.to_string())).await?)
 }
 
 pub async fn show(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Json<MirrorView>> {
-    let a = mirror_admin(&s, &h, ip).await?;
     let m = one(&s, &a, &ns, &name, id).await?;
-    Ok(Json(view(&s, m).await?))
+    Ok(Json(described(&s, m).await?))
 }
 
 pub async fn remove(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Response> {
-    let a = mirror_admin(&s, &h, ip).await?;
-    let m = one(&s, &a, &ns, &name, id).await?;
-    s.ops.db.remove_mirror(m.id).await?;
+    let path = mirror_repo(&s, &a, &ns, &name).await?;
+    s.ops.remove_mirror(&path, Some(&id.to_string())).await?;
     Ok(no_content())
 }
 
 /// Queues a run now; the server's worker picks it up at once. Poll the mirror for the result.
 pub async fn sync(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name, id)): Path<(String, String, i64)>,
 ) -> ApiResult<Response> {
-    let a = mirror_admin(&s, &h, ip).await?;
     let m = one(&s, &a, &ns, &name, id).await?;
     s.ops.sync_mirror(&m).await?;
     Ok((

@@ -5,7 +5,11 @@ mod mirrors;
 mod repos;
 mod users;
 
-use axum::extract::{FromRequest, Request};
+#[cfg(test)]
+mod openapi_tests;
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -13,11 +17,11 @@ use axum::{Json, Router};
 use kura_db::{Repo, Role};
 use serde::de::DeserializeOwned;
 
+use crate::access::{self, Actor, Caller, Denied};
 use crate::app::AppState;
-use crate::auth::{self, Caller};
 use crate::error::HttpError;
-use crate::netguard::ClientIp;
-use crate::ops::{Actor, OpsError};
+use crate::names::RepoPath;
+use crate::ops::OpsError;
 
 const OPENAPI: &str = include_str!("openapi.json");
 
@@ -63,6 +67,7 @@ pub fn routes() -> Router<AppState> {
             get(mirrors::show).delete(mirrors::remove),
         )
         .route("/repos/{ns}/{name}/mirrors/{id}/sync", post(mirrors::sync))
+        .route("/repos/{ns}/{name}/pushes", get(repos::pushes))
         .fallback(|| async {
             ApiError(HttpError::not_found(
                 "no such API endpoint; see /api/v1/openapi.json",
@@ -85,12 +90,6 @@ impl From<HttpError> for ApiError {
 
 impl From<OpsError> for ApiError {
     fn from(e: OpsError) -> ApiError {
-        ApiError(e.into())
-    }
-}
-
-impl From<kura_db::DbError> for ApiError {
-    fn from(e: kura_db::DbError) -> ApiError {
         ApiError(e.into())
     }
 }
@@ -122,61 +121,78 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     }
 }
 
-/// The token holder making the request. Passwords are refused: automation uses tokens.
-pub async fn actor(state: &AppState, headers: &HeaderMap, ip: ClientIp) -> ApiResult<Actor> {
-    match auth::authenticate(state, headers, ip.0).await? {
-        Caller::User(a) if a.scope.is_some() => Ok(a),
-        Caller::User(_) => Err(ApiError(HttpError::unauthorized(
-            "the API takes an access token, not a password: create one with kura token create USER --scope write",
-        ))),
-        Caller::Anonymous => Err(ApiError(HttpError::unauthorized(
-            "sign in with a token: Authorization: Bearer kura_...",
-        ))),
+/// The token holder making the request: the API's extractor. Passwords are refused
+/// (automation uses tokens), and so are anonymous callers.
+pub struct ApiCaller(pub Actor);
+
+impl FromRequestParts<AppState> for ApiCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<ApiCaller> {
+        match Caller::from_request_parts(parts, state).await? {
+            Caller::User(a) if a.scope.is_some() => Ok(ApiCaller(a)),
+            Caller::User(_) => Err(ApiError(
+                HttpError::unauthorized(
+                    "the API takes an access token, not a password: create a token and send it as Authorization: Bearer TOKEN",
+                )
+                .code("token_required"),
+            )),
+            Caller::Anonymous => Err(ApiError(
+                HttpError::unauthorized("sign in with a token: Authorization: Bearer kura_...")
+                    .code("unauthenticated"),
+            )),
+        }
     }
 }
 
-pub fn require_site_admin(a: &Actor) -> ApiResult<()> {
-    if a.user.is_admin && a.scope == Some(Role::Admin) {
-        Ok(())
-    } else {
-        Err(ApiError(HttpError::forbidden(
-            "this needs a site admin's token with scope admin",
-        )))
+impl From<Denied> for ApiError {
+    fn from(d: Denied) -> ApiError {
+        ApiError(match d {
+            Denied::Hidden { repo, .. } => {
+                HttpError::not_found(format!("repository {repo} not found")).code("repo_not_found")
+            }
+            Denied::SignIn { repo, need } => HttpError::unauthorized(format!(
+                "{repo} needs {need} access: sign in with a token"
+            )),
+            Denied::Scope { repo, scope, need } => HttpError::forbidden(format!(
+                "this token has scope {scope} but this needs {need} access to {repo}; use a token with scope {need}"
+            ))
+            .code("scope_too_narrow"),
+            Denied::Role { repo, role, need } => HttpError::forbidden(format!(
+                "you have {role} access to {repo} but this needs {need}; ask an admin of {repo}"
+            ))
+            .code("role_too_low"),
+            Denied::SiteAdmin => {
+                HttpError::forbidden("this needs a site admin's token with scope admin")
+                    .code("site_admin_required")
+            }
+            Denied::NamespaceAdmin { namespace } => HttpError::forbidden(format!(
+                "this needs admin of {namespace} and a token with scope admin"
+            ))
+            .code("namespace_admin_required"),
+            Denied::Failed(e) => e.into(),
+        })
     }
 }
 
-/// The repository, if the actor may see it and has `need` on it (after the token cap).
+/// A validated repository path from the URL.
+pub fn repo_path(ns: &str, name: &str) -> ApiResult<RepoPath> {
+    RepoPath::new(ns, name).map_err(|m| ApiError(HttpError::bad_request(m).code("invalid_name")))
+}
+
+/// The repository at `ns/name`, if the token holder has at least `need` on it.
 pub async fn repo_for(
-    state: &AppState,
+    s: &AppState,
     a: &Actor,
     ns: &str,
     name: &str,
     need: Role,
 ) -> ApiResult<Repo> {
-    let not_found = || {
-        ApiError(HttpError::not_found(format!(
-            "repository {ns}/{name} not found"
-        )))
-    };
-    let Some(repo) = state
-        .ops
-        .db
-        .repo_by_name(ns, name.trim_end_matches(".git"))
-        .await?
-    else {
-        return Err(not_found());
-    };
-    let Some(full) = state.ops.role_of(&a.user, &repo).await? else {
-        return Err(not_found());
-    };
-    let role = a.cap(full);
-    if role < need {
-        return Err(ApiError(HttpError::forbidden(format!(
-            "you have {role} access to {} (with this token) but this needs {need}",
-            repo.full_name()
-        ))));
-    }
-    Ok(repo)
+    let path = repo_path(ns, name)?;
+    let caller = Caller::User(a.clone());
+    let access =
+        access::require(&s.ops, s.config.allow_anonymous_read, &caller, &path, need).await?;
+    Ok(access.repo)
 }
 
 pub fn created<T: serde::Serialize>(v: T) -> Response {

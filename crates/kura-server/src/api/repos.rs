@@ -1,27 +1,30 @@
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::{Extension, Json};
-use kura_db::{Protection, Repo, Role};
+use axum::Json;
+use kura_db::{Protection, Push, Repo, Role};
 use serde::{Deserialize, Serialize};
 
-use super::{actor, base_url, created, no_content, repo_for, ApiError, ApiJson, ApiResult};
+use super::{
+    base_url, created, no_content, repo_for, repo_path, ApiCaller, ApiError, ApiJson, ApiResult,
+};
+use crate::access::{self, Caller};
 use crate::app::AppState;
 use crate::error::HttpError;
-use crate::netguard::ClientIp;
+use crate::names::RepoPath;
 
 #[derive(Serialize)]
 pub struct RepoView {
-    namespace: String,
-    name: String,
-    full_name: String,
-    public: bool,
-    default_branch: String,
-    clone_url: String,
-    created_at: i64,
+    pub(crate) namespace: String,
+    pub(crate) name: String,
+    pub(crate) full_name: String,
+    pub(crate) public: bool,
+    pub(crate) default_branch: String,
+    pub(crate) clone_url: String,
+    pub(crate) created_at: i64,
 }
 
-fn view(base: &str, r: &Repo) -> RepoView {
+pub(crate) fn view(base: &str, r: &Repo) -> RepoView {
     RepoView {
         namespace: r.namespace.clone(),
         name: r.name.clone(),
@@ -36,14 +39,21 @@ fn view(base: &str, r: &Repo) -> RepoView {
 /// Repositories the caller can read.
 pub async fn list(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    ApiCaller(a): ApiCaller,
     h: HeaderMap,
 ) -> ApiResult<Json<Vec<RepoView>>> {
-    let a = actor(&s, &h, ip).await?;
     let base = base_url(&s, &h);
+    let caller = Caller::User(a);
     let mut out = Vec::new();
     for r in s.ops.list_repos().await? {
-        if s.ops.role_of(&a.user, &r).await?.is_some() {
+        let path = RepoPath {
+            namespace: r.namespace.clone(),
+            name: r.name.clone(),
+        };
+        if access::repo(&s.ops, s.config.allow_anonymous_read, &caller, &path)
+            .await
+            .is_ok()
+        {
             out.push(view(&base, &r));
         }
     }
@@ -61,37 +71,35 @@ pub struct NewRepo {
 
 pub async fn create(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    ApiCaller(a): ApiCaller,
     h: HeaderMap,
     ApiJson(body): ApiJson<NewRepo>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
-    let role = s.ops.namespace_role(&a.user, &body.namespace).await?;
-    let allowed = role >= Some(Role::Admin) && a.scope >= Some(Role::Write);
-    if !allowed {
-        return Err(ApiError(HttpError::forbidden(format!(
-            "creating repositories in {} needs admin in that namespace and a token with scope write or admin",
-            body.namespace
-        ))));
+    let path = repo_path(&body.namespace, &body.name)?;
+    // Creating needs admin of the namespace; a write token suffices (it only adds).
+    let full = s.ops.namespace_role(&a.user, &path.namespace).await?;
+    if a.user.disabled || full != Some(Role::Admin) || a.scope < Some(Role::Write) {
+        return Err(ApiError(
+            HttpError::forbidden(format!(
+                "creating repositories in {} needs admin in that namespace and a token with scope write or admin",
+                path.namespace
+            ))
+            .code("namespace_admin_required"),
+        ));
     }
     let repo = s
         .ops
-        .create_repo(
-            &format!("{}/{}", body.namespace, body.name),
-            body.public,
-            body.default_branch.as_deref(),
-        )
+        .create_repo(&path, body.public, body.default_branch.as_deref())
         .await?;
     Ok(created(view(&base_url(&s, &h), &repo)))
 }
 
 pub async fn show(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    ApiCaller(a): ApiCaller,
     h: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<RepoView>> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Read).await?;
     Ok(Json(view(&base_url(&s, &h), &repo)))
 }
@@ -106,53 +114,55 @@ pub struct RepoPatch {
 
 pub async fn update(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
+    ApiCaller(a): ApiCaller,
     h: HeaderMap,
     Path((ns, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<RepoPatch>,
 ) -> ApiResult<Json<RepoView>> {
-    let a = actor(&s, &h, ip).await?;
-    let mut repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
+    let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
+    let path = RepoPath {
+        namespace: repo.namespace.clone(),
+        name: repo.name.clone(),
+    };
     // Every check before any change: a refused move must not leave the settings half-applied.
-    if let Some(new_full) = body.full_name.as_deref() {
-        let (new_ns, _) =
-            crate::names::split_full(new_full).map_err(|m| ApiError(HttpError::bad_request(m)))?;
-        let admin_in = |role: Option<Role>| role.map(|r| a.cap(r)) == Some(Role::Admin);
-        // Taking a repository out of a namespace needs admin of that namespace, not just a
-        // grant on the repository.
-        if !admin_in(s.ops.namespace_role(&a.user, &repo.namespace).await?) {
-            return Err(ApiError(HttpError::forbidden(format!(
-                "moving a repository out of {} needs admin of {}",
-                repo.namespace, repo.namespace
-            ))));
+    let to = match body.full_name.as_deref() {
+        Some(new_full) => {
+            let to: RepoPath = new_full
+                .parse()
+                .map_err(|m| ApiError(HttpError::bad_request(m).code("invalid_name")))?;
+            // Taking a repository out of a namespace needs admin of that namespace, not just
+            // a grant on the repository.
+            access::require_namespace_admin(&s.ops, &a, &repo.namespace).await?;
+            access::require_namespace_admin(&s.ops, &a, &to.namespace).await?;
+            Some(to)
         }
-        if !admin_in(s.ops.namespace_role(&a.user, &new_ns).await?) {
-            return Err(ApiError(HttpError::forbidden(format!(
-                "moving a repository into {new_ns} needs admin there"
-            ))));
-        }
-    }
+        None => None,
+    };
     s.ops
         .update_repo(&repo, body.public, body.default_branch.as_deref())
         .await?;
-    if let Some(new_full) = body.full_name.as_deref() {
-        repo = s.ops.rename_repo(&repo.full_name(), new_full).await?;
-    } else {
-        repo = s.ops.repo(&repo.full_name()).await?;
-    }
+    let repo = match to {
+        Some(to) => s.ops.rename_repo(&path, &to).await?,
+        None => s.ops.repo(&path).await?,
+    };
     Ok(Json(view(&base_url(&s, &h), &repo)))
 }
 
 pub async fn remove(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
-    s.ops.delete_repo(&repo.full_name()).await?;
+    s.ops.delete_repo(&path_of(&repo)).await?;
     Ok(no_content())
+}
+
+fn path_of(r: &Repo) -> RepoPath {
+    RepoPath {
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+    }
 }
 
 #[derive(Deserialize)]
@@ -162,51 +172,47 @@ pub struct GrantBody {
 
 pub async fn grant(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name, user)): Path<(String, String, String)>,
     ApiJson(body): ApiJson<GrantBody>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
-    s.ops.grant(&repo.full_name(), &user, &body.role).await?;
+    let role: Role = body
+        .role
+        .parse()
+        .map_err(|m: String| ApiError(HttpError::bad_request(m).code("invalid_role")))?;
+    s.ops.grant(&path_of(&repo), &user, role).await?;
     Ok(no_content())
 }
 
 pub async fn revoke(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name, user)): Path<(String, String, String)>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
-    s.ops.revoke(&repo.full_name(), &user).await?;
+    s.ops.revoke(&path_of(&repo), &user).await?;
     Ok(no_content())
 }
 
 pub async fn protections(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name)): Path<(String, String)>,
 ) -> ApiResult<Json<Vec<Protection>>> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Read).await?;
     Ok(Json(s.ops.protections(&repo).await?))
 }
 
 pub async fn protect(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name)): Path<(String, String)>,
     ApiJson(body): ApiJson<Protection>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
     s.ops
-        .protect(&repo.full_name(), &body.pattern, &body.allow_push)
+        .protect(&path_of(&repo), &body.pattern, &body.allow_push)
         .await?;
     Ok(created(body))
 }
@@ -218,13 +224,67 @@ pub struct PatternQuery {
 
 pub async fn unprotect(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<PatternQuery>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
-    s.ops.unprotect(&repo.full_name(), &q.pattern).await?;
+    s.ops.unprotect(&path_of(&repo), &q.pattern).await?;
     Ok(no_content())
+}
+
+#[derive(Serialize)]
+pub struct PushView {
+    pub(crate) id: i64,
+    pub(crate) pusher: String,
+    pub(crate) protocol: String,
+    pub(crate) created_at: i64,
+    pub(crate) refs: Vec<RefView>,
+}
+
+#[derive(Serialize)]
+pub struct RefView {
+    #[serde(rename = "ref")]
+    pub(crate) name: String,
+    pub(crate) old: String,
+    pub(crate) new: String,
+}
+
+impl From<Push> for PushView {
+    fn from(p: Push) -> PushView {
+        PushView {
+            id: p.id,
+            pusher: p.pusher,
+            protocol: p.protocol,
+            created_at: p.created_at,
+            refs: p
+                .refs
+                .into_iter()
+                .map(|r| RefView {
+                    name: r.name,
+                    old: r.old,
+                    new: r.new,
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PushesQuery {
+    limit: Option<i64>,
+    /// The `id` of the last push of the previous page.
+    before: Option<i64>,
+}
+
+/// The push log, newest first; readers of the repository only.
+pub async fn pushes(
+    State(s): State<AppState>,
+    ApiCaller(a): ApiCaller,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<PushesQuery>,
+) -> ApiResult<Json<Vec<PushView>>> {
+    let repo = repo_for(&s, &a, &ns, &name, Role::Read).await?;
+    let pushes = s.ops.pushes(&repo, q.before, q.limit.unwrap_or(20)).await?;
+    Ok(Json(pushes.into_iter().map(PushView::from).collect()))
 }

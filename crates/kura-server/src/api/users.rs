@@ -1,21 +1,21 @@
 use axum::extract::{Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
-use axum::{Extension, Json};
+use axum::Json;
 use kura_db::{Role, Token, User};
 use serde::{Deserialize, Serialize};
 
-use super::{actor, created, no_content, require_site_admin, ApiError, ApiJson, ApiResult};
+use super::{created, no_content, ApiCaller, ApiError, ApiJson, ApiResult};
+use crate::access::{self, Actor};
 use crate::app::AppState;
 use crate::error::HttpError;
-use crate::netguard::ClientIp;
+use crate::ops::OpsError;
 
 #[derive(Serialize)]
 pub struct UserView {
-    name: String,
-    admin: bool,
-    disabled: bool,
-    created_at: i64,
+    pub(crate) name: String,
+    pub(crate) admin: bool,
+    pub(crate) disabled: bool,
+    pub(crate) created_at: i64,
 }
 
 impl From<&User> for UserView {
@@ -31,12 +31,12 @@ impl From<&User> for UserView {
 
 #[derive(Serialize)]
 pub struct TokenView {
-    id: i64,
-    name: String,
-    scope: String,
-    expires_at: Option<i64>,
-    last_used_at: Option<i64>,
-    created_at: i64,
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) scope: String,
+    pub(crate) expires_at: Option<i64>,
+    pub(crate) last_used_at: Option<i64>,
+    pub(crate) created_at: i64,
 }
 
 impl From<&Token> for TokenView {
@@ -52,22 +52,21 @@ impl From<&Token> for TokenView {
     }
 }
 
-pub async fn me(
-    State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
-) -> ApiResult<Json<UserView>> {
-    let a = actor(&s, &h, ip).await?;
-    Ok(Json(UserView::from(&a.user)))
+fn parse_role(s: &str) -> ApiResult<Role> {
+    s.parse()
+        .map_err(|m: String| ApiError(HttpError::bad_request(m).code("invalid_role")))
+}
+
+pub async fn me(ApiCaller(a): ApiCaller) -> Json<UserView> {
+    Json(UserView::from(&a.user))
 }
 
 pub async fn list(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
 ) -> ApiResult<Json<Vec<UserView>>> {
-    require_site_admin(&actor(&s, &h, ip).await?)?;
-    let users = s.ops.db.list_users().await?;
+    access::require_site_admin(&a)?;
+    let users = s.ops.list_users().await?;
     Ok(Json(users.iter().map(UserView::from).collect()))
 }
 
@@ -81,11 +80,10 @@ pub struct NewUser {
 
 pub async fn create(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     ApiJson(body): ApiJson<NewUser>,
 ) -> ApiResult<Response> {
-    require_site_admin(&actor(&s, &h, ip).await?)?;
+    access::require_site_admin(&a)?;
     let (user, generated) = s
         .ops
         .add_user(&body.name, body.password, body.admin)
@@ -96,49 +94,33 @@ pub async fn create(
     })))
 }
 
-async fn set_disabled(
-    s: AppState,
-    ip: ClientIp,
-    h: HeaderMap,
-    name: &str,
-    d: bool,
-) -> ApiResult<Response> {
-    require_site_admin(&actor(&s, &h, ip).await?)?;
-    s.ops.set_disabled(name, d).await?;
-    Ok(no_content())
-}
-
 pub async fn disable(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    set_disabled(s, ip, h, &name, true).await
+    access::require_site_admin(&a)?;
+    s.ops.set_disabled(&name, true).await?;
+    Ok(no_content())
 }
 
 pub async fn enable(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path(name): Path<String>,
 ) -> ApiResult<Response> {
-    set_disabled(s, ip, h, &name, false).await
+    access::require_site_admin(&a)?;
+    s.ops.set_disabled(&name, false).await?;
+    Ok(no_content())
 }
 
 /// Self (with a write token) or a site admin.
-async fn self_or_admin(
-    s: &AppState,
-    ip: ClientIp,
-    h: &HeaderMap,
-    name: &str,
-) -> ApiResult<crate::ops::Actor> {
-    let a = actor(s, h, ip).await?;
+fn self_or_admin(a: &Actor, name: &str) -> ApiResult<()> {
     let is_self = a.user.name.eq_ignore_ascii_case(name) && a.scope >= Some(Role::Write);
     if !is_self {
-        require_site_admin(&a)?;
+        access::require_site_admin(a)?;
     }
-    Ok(a)
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -148,17 +130,17 @@ pub struct NewPassword {
 
 pub async fn password(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<NewPassword>,
 ) -> ApiResult<Response> {
-    let a = self_or_admin(&s, ip, &h, &name).await?;
+    self_or_admin(&a, &name)?;
     // A password is not capped by any scope: only an admin-scope token may set one.
     if a.scope != Some(Role::Admin) {
-        return Err(ApiError(HttpError::forbidden(
-            "setting a password needs a token with scope admin (or kura user passwd on the server)",
-        )));
+        return Err(ApiError(
+            HttpError::forbidden("setting a password needs a token with scope admin")
+                .code("scope_too_narrow"),
+        ));
     }
     s.ops.set_password(&name, Some(body.password)).await?;
     Ok(no_content())
@@ -166,11 +148,10 @@ pub async fn password(
 
 pub async fn tokens(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<TokenView>>> {
-    self_or_admin(&s, ip, &h, &name).await?;
+    self_or_admin(&a, &name)?;
     let tokens = s.ops.list_tokens(&name).await?;
     Ok(Json(tokens.iter().map(TokenView::from).collect()))
 }
@@ -184,26 +165,26 @@ pub struct NewToken {
 
 pub async fn create_token(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path(name): Path<String>,
     ApiJson(body): ApiJson<NewToken>,
 ) -> ApiResult<Response> {
-    let a = self_or_admin(&s, ip, &h, &name).await?;
-    let scope: Role = body
-        .scope
-        .parse()
-        .map_err(|m: String| ApiError(HttpError::bad_request(m)))?;
+    self_or_admin(&a, &name)?;
+    let scope = parse_role(&body.scope)?;
     if Some(scope) > a.scope {
-        return Err(ApiError(HttpError::forbidden(
-            "a token cannot create a token with a wider scope than its own",
-        )));
+        return Err(ApiError(
+            HttpError::forbidden("a token cannot create a token with a wider scope than its own")
+                .code("scope_too_narrow"),
+        ));
     }
     let mut expires_in = match body.expires_in.as_deref() {
         Some(e) => Some(humantime::parse_duration(e).map_err(|_| {
-            ApiError(HttpError::bad_request(format!(
-                "expires_in {e:?} is not a duration: write e.g. 90d or 12h"
-            )))
+            ApiError(
+                HttpError::bad_request(format!(
+                    "expires_in {e:?} is not a duration: write e.g. 90d or 12h"
+                ))
+                .code("invalid_expiry"),
+            )
         })?),
         None => None,
     };
@@ -216,7 +197,7 @@ pub async fn create_token(
     }
     let (token, rec) = s
         .ops
-        .create_token(&name, scope.as_str(), expires_in, body.name.as_deref())
+        .create_token(&name, scope, expires_in, body.name.as_deref())
         .await?;
     Ok(created(serde_json::json!({
         "token": token,
@@ -228,14 +209,13 @@ pub async fn create_token(
 
 pub async fn revoke_token(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
-    let a = actor(&s, &h, ip).await?;
     let tok = s.ops.token(id).await?;
-    if tok.user_id != a.user.id {
-        require_site_admin(&a)?;
+    // Someone else's token looks missing: token ids must not be probed.
+    if tok.user_id != a.user.id && access::require_site_admin(&a).is_err() {
+        return Err(OpsError::TokenNotFound(id).into());
     }
     s.ops.revoke_token(id).await?;
     Ok(no_content())
@@ -248,11 +228,10 @@ pub struct NewGroup {
 
 pub async fn create_group(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     ApiJson(body): ApiJson<NewGroup>,
 ) -> ApiResult<Response> {
-    require_site_admin(&actor(&s, &h, ip).await?)?;
+    access::require_site_admin(&a)?;
     s.ops.add_group(&body.name).await?;
     Ok(created(serde_json::json!({ "name": body.name })))
 }
@@ -262,41 +241,24 @@ pub struct Membership {
     role: String,
 }
 
-async fn group_admin(s: &AppState, ip: ClientIp, h: &HeaderMap, group: &str) -> ApiResult<()> {
-    let a = actor(s, h, ip).await?;
-    let role = s
-        .ops
-        .namespace_role(&a.user, group)
-        .await?
-        .map(|r| a.cap(r));
-    if role == Some(Role::Admin) {
-        Ok(())
-    } else {
-        Err(ApiError(HttpError::forbidden(format!(
-            "managing members of {group} needs admin in the group and a token with scope admin"
-        ))))
-    }
-}
-
 pub async fn set_member(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((group, user)): Path<(String, String)>,
     ApiJson(body): ApiJson<Membership>,
 ) -> ApiResult<Response> {
-    group_admin(&s, ip, &h, &group).await?;
-    s.ops.set_member(&group, &user, &body.role).await?;
+    access::require_namespace_admin(&s.ops, &a, &group).await?;
+    let role = parse_role(&body.role)?;
+    s.ops.set_member(&group, &user, role).await?;
     Ok(no_content())
 }
 
 pub async fn remove_member(
     State(s): State<AppState>,
-    Extension(ip): Extension<ClientIp>,
-    h: HeaderMap,
+    ApiCaller(a): ApiCaller,
     Path((group, user)): Path<(String, String)>,
 ) -> ApiResult<Response> {
-    group_admin(&s, ip, &h, &group).await?;
+    access::require_namespace_admin(&s.ops, &a, &group).await?;
     s.ops.remove_member(&group, &user).await?;
     Ok(no_content())
 }

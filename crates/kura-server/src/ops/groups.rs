@@ -1,0 +1,56 @@
+//! Groups and their members.
+
+use kura_db::{Namespace, NamespaceKind, Role, User};
+
+use super::{Ops, OpsError, Result};
+use crate::names;
+
+impl Ops {
+    pub async fn add_group(&self, name: &str) -> Result<()> {
+        names::validate("group", name).map_err(OpsError::Invalid)?;
+        self.db.create_group(name).await?;
+        Ok(())
+    }
+
+    async fn group(&self, name: &str) -> Result<Namespace> {
+        match self.db.namespace_by_name(name).await? {
+            Some(ns) if ns.kind == NamespaceKind::Group => Ok(ns),
+            Some(_) => Err(OpsError::NotAGroup(name.to_string())),
+            None => Err(OpsError::GroupNotFound(name.to_string())),
+        }
+    }
+
+    pub async fn set_member(&self, group: &str, user: &str, role: Role) -> Result<()> {
+        let ns = self.group(group).await?;
+        let user = self.user(user).await?;
+        self.db.set_member(ns.id, user.id, role).await?;
+        Ok(())
+    }
+
+    pub async fn remove_member(&self, group: &str, user: &str) -> Result<()> {
+        let ns = self.group(group).await?;
+        let user = self.user(user).await?;
+        if !self.db.remove_member(ns.id, user.id).await? {
+            return Err(OpsError::NotAMember {
+                user: user.name,
+                group: ns.name,
+            });
+        }
+        Ok(())
+    }
+
+    /// The user's role over a whole namespace before any token cap: site admins and the owner
+    /// of a user namespace are admins, group members have their role.
+    pub async fn namespace_role(&self, user: &User, namespace: &str) -> Result<Option<Role>> {
+        if user.is_admin {
+            return Ok(Some(Role::Admin));
+        }
+        let Some(ns) = self.db.namespace_by_name(namespace).await? else {
+            return Ok(None);
+        };
+        if ns.id == user.namespace_id {
+            return Ok(Some(Role::Admin));
+        }
+        Ok(self.db.member_role(ns.id, user.id).await?)
+    }
+}

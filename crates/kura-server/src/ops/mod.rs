@@ -1,0 +1,58 @@
+//! The operations layer: every change of state, for the CLI and the API alike. It takes typed
+//! arguments (`RepoPath`, `Role`, durations), returns typed errors (`OpsError`), and is the only
+//! code that reaches the database, the repository store and the delivery worker: those are
+//! private to this module. Split by domain: users and tokens, groups, repositories and
+//! permissions, the push log, mirrors, maintenance, and git processes.
+
+mod error;
+mod git;
+mod groups;
+mod maintenance;
+mod mirrors;
+mod pushes;
+mod repos;
+mod users;
+
+use kura_db::Db;
+use kura_git::RepoStore;
+use kura_mirror::Worker;
+
+pub use error::{ErrorKind, OpsError, Result};
+pub use maintenance::{Maintained, RepoReport};
+pub use mirrors::{DeliveryStatus, MirrorRequest};
+pub use users::PasswordCheck;
+
+#[derive(Clone)]
+pub struct Ops {
+    db: Db,
+    store: RepoStore,
+    worker: Worker,
+}
+
+impl Ops {
+    pub fn new(db: Db, store: RepoStore, worker: Worker) -> Ops {
+        Ops { db, store, worker }
+    }
+
+    pub async fn close(&self) {
+        self.db.close().await;
+    }
+
+    /// Why the server cannot serve right now, if it cannot (for `/readyz`).
+    pub async fn unready(&self) -> Option<&'static str> {
+        if let Err(e) = self.db.ping().await {
+            tracing::warn!(error = %e, "not ready: database");
+            return Some("the database does not answer");
+        }
+        if let Err(e) = self.store.check_writable().await {
+            tracing::warn!(error = %e, "not ready: storage");
+            return Some("the repository folder is not writable");
+        }
+        None
+    }
+
+    /// Starts the delivery worker of this process (mirror runs).
+    pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
+        self.worker.spawn()
+    }
+}

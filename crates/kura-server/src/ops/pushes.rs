@@ -1,0 +1,45 @@
+//! The push log: every accepted push, and the deliveries it starts, in one transaction.
+
+use std::time::Duration;
+
+use kura_db::{Push, PushedRef, Queued, Repo};
+
+use super::{Ops, Result};
+
+/// The most pushes one page of the log returns.
+pub const MAX_PAGE: i64 = 100;
+
+impl Ops {
+    /// Records the push and queues a delivery for every target of the repository; wakes the
+    /// worker when there is something to deliver.
+    pub async fn record_push(
+        &self,
+        repo: &Repo,
+        pusher: &str,
+        protocol: &str,
+        refs: &[PushedRef],
+    ) -> Result<Vec<Queued>> {
+        let (_, queued) = self.db.record_push(repo.id, pusher, protocol, refs).await?;
+        if !queued.is_empty() {
+            self.worker.kick();
+        }
+        Ok(queued)
+    }
+
+    /// Newest first; `before` is the id of the last push of the previous page.
+    pub async fn pushes(&self, repo: &Repo, before: Option<i64>, limit: i64) -> Result<Vec<Push>> {
+        Ok(self
+            .db
+            .pushes(repo.id, before, limit.clamp(1, MAX_PAGE))
+            .await?)
+    }
+
+    /// Deletes pushes older than `keep`; returns how many.
+    pub async fn prune_pushes(&self, keep: Duration) -> Result<u64> {
+        if keep.is_zero() {
+            return Ok(0);
+        }
+        let before = kura_db::now().saturating_sub(keep.as_secs().min(i64::MAX as u64) as i64);
+        Ok(self.db.prune_pushes(before).await?)
+    }
+}

@@ -1,0 +1,176 @@
+//! Users, their passwords and tokens, and the credential checks behind authentication.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kura_db::{secrets, DbError, Role, Token, User};
+
+use super::{Ops, OpsError, Result};
+use crate::names;
+
+/// The longest token lifetime accepted (far beyond any sane use; keeps the arithmetic safe).
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The outcome of a password check.
+pub enum PasswordCheck {
+    Ok(User),
+    /// Wrong user name or password (indistinguishable on purpose).
+    Wrong,
+}
+
+/// A hash to verify against when the user does not exist, so timing does not tell.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| secrets::hash_password("kura-dummy-password"))
+}
+
+impl Ops {
+    /// On an empty database, creates `admin`; returns the password when it was generated.
+    pub async fn bootstrap_admin(&self, password: Option<&str>) -> Result<Option<String>> {
+        if self.db.user_count().await? > 0 {
+            return Ok(None);
+        }
+        let (pw, generated) = match password {
+            Some(p) if !p.is_empty() => (p.to_string(), false),
+            _ => (secrets::random_password(), true),
+        };
+        let hash = hash(pw.clone()).await?;
+        match self.db.create_user("admin", &hash, true).await {
+            Ok(_) => Ok(generated.then_some(pw)),
+            // Another replica won the race: fine.
+            Err(DbError::Conflict(_)) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub async fn user(&self, name: &str) -> Result<User> {
+        self.db
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| OpsError::UserNotFound(name.to_string()))
+    }
+
+    pub async fn list_users(&self) -> Result<Vec<User>> {
+        Ok(self.db.list_users().await?)
+    }
+
+    /// Creates a user; returns the generated password when none was given.
+    pub async fn add_user(
+        &self,
+        name: &str,
+        password: Option<String>,
+        admin: bool,
+    ) -> Result<(User, Option<String>)> {
+        names::validate("user", name).map_err(OpsError::Invalid)?;
+        let (pw, generated) = password_or_random(password)?;
+        let hash = hash(pw.clone()).await?;
+        let user = self.db.create_user(name, &hash, admin).await?;
+        Ok((user, generated.then_some(pw)))
+    }
+
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password: Option<String>,
+    ) -> Result<Option<String>> {
+        let user = self.user(name).await?;
+        let (pw, generated) = password_or_random(password)?;
+        let hash = hash(pw.clone()).await?;
+        self.db.set_password(user.id, &hash).await?;
+        Ok(generated.then_some(pw))
+    }
+
+    pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<User> {
+        let user = self.user(name).await?;
+        self.db.set_disabled(user.id, disabled).await?;
+        Ok(user)
+    }
+
+    /// Returns the token (to show once) and its record.
+    pub async fn create_token(
+        &self,
+        user: &str,
+        scope: Role,
+        expires_in: Option<Duration>,
+        name: Option<&str>,
+    ) -> Result<(String, Token)> {
+        let user = self.user(user).await?;
+        let expires_at = match expires_in {
+            Some(d) if d.is_zero() || d > MAX_TOKEN_LIFETIME => {
+                return Err(OpsError::InvalidExpiry)
+            }
+            Some(d) => Some(kura_db::now() + d.as_secs().max(1) as i64),
+            None => None,
+        };
+        let (token, hash) = secrets::new_token();
+        let rec = self
+            .db
+            .create_token(user.id, name.unwrap_or("token"), &hash, scope, expires_at)
+            .await?;
+        Ok((token, rec))
+    }
+
+    pub async fn list_tokens(&self, user: &str) -> Result<Vec<Token>> {
+        let user = self.user(user).await?;
+        Ok(self.db.list_tokens(user.id).await?)
+    }
+
+    pub async fn token(&self, id: i64) -> Result<Token> {
+        self.db
+            .token_by_id(id)
+            .await?
+            .ok_or(OpsError::TokenNotFound(id))
+    }
+
+    pub async fn revoke_token(&self, id: i64) -> Result<()> {
+        if !self.db.delete_token(id).await? {
+            return Err(OpsError::TokenNotFound(id));
+        }
+        Ok(())
+    }
+
+    /// The token and its holder, if the secret is a known token; records its use (at most one
+    /// write a minute, so clones do not write on every request).
+    pub async fn token_holder(&self, secret: &str) -> Result<Option<(Token, User)>> {
+        let Some((tok, user)) = self.db.token_by_hash(&secrets::token_hash(secret)).await? else {
+            return Ok(None);
+        };
+        let now = kura_db::now();
+        if tok.last_used_at.is_none_or(|t| now - t >= 60) {
+            if let Err(e) = self.db.touch_token(tok.id, now).await {
+                tracing::warn!(error = %e, "could not record token use");
+            }
+        }
+        Ok(Some((tok, user)))
+    }
+
+    /// Verifies a password with argon2id off the async threads. Unknown users cost the same.
+    pub async fn check_password(&self, name: &str, password: String) -> Result<PasswordCheck> {
+        let user = self.db.user_by_name(name).await?;
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .unwrap_or_else(|| dummy_hash().to_string());
+        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &password))
+            .await
+            .map_err(|e| OpsError::Internal(format!("password check failed: {e}")))?;
+        Ok(match user {
+            Some(u) if ok => PasswordCheck::Ok(u),
+            _ => PasswordCheck::Wrong,
+        })
+    }
+}
+
+fn password_or_random(password: Option<String>) -> Result<(String, bool)> {
+    match password {
+        Some(p) if p.chars().count() < 8 => Err(OpsError::WeakPassword),
+        Some(p) => Ok((p, false)),
+        None => Ok((secrets::random_password(), true)),
+    }
+}
+
+async fn hash(password: String) -> Result<String> {
+    tokio::task::spawn_blocking(move || secrets::hash_password(&password))
+        .await
+        .map_err(|e| OpsError::Internal(format!("password hashing failed: {e}")))
+}

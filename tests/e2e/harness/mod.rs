@@ -1,0 +1,45 @@
+//! E2E test harness: the real `kura` binary on 127.0.0.1, its CLI, `git` and raw HTTP.
+#![allow(dead_code)]
+
+/// Generates one `#[test]` per backend: `NAME::sqlite` and `NAME::postgres`, so that nextest runs
+/// them as separate tests (in parallel).
+macro_rules! both {
+    ($( $(#[$meta:meta])* fn $name:ident($b:ident : Backend) $body:block )*) => {$(
+        $(#[$meta])*
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn run($b: $crate::harness::Backend) $body
+            #[test]
+            fn sqlite() { run($crate::harness::Backend::Sqlite) }
+            #[test]
+            fn postgres() { run($crate::harness::Backend::Postgres) }
+        }
+    )*};
+}
+
+mod aws;
+mod fs;
+mod http;
+mod kura;
+mod pg;
+mod process;
+mod proxy;
+
+// Everything public in the parts is public here, as when the harness was one file.
+pub use aws::*;
+pub use fs::*;
+pub use http::*;
+pub use kura::*;
+pub use pg::*;
+pub use process::*;
+pub use proxy::*;
+
+/// Asserts `hay` contains `needle`, showing `hay` otherwise.
+#[track_caller]
+pub fn assert_contains(hay: &str, needle: &str, what: &str) {
+    assert!(
+        hay.contains(needle),
+        "{what}: expected to contain {needle:?}, got:\n{hay}"
+    );
+}
