@@ -25,8 +25,11 @@ pub trait Deliver: Send + Sync + 'static {
     const KIND: TargetKind;
 
     /// Loads a claimed target (`None`: removed meanwhile).
-    fn load(&self, db: &Db, id: i64)
-        -> impl Future<Output = kura_db::Result<Option<Self::Target>>> + Send;
+    fn load(
+        &self,
+        db: &Db,
+        id: i64,
+    ) -> impl Future<Output = kura_db::Result<Option<Self::Target>>> + Send;
 
     /// Brings the target up to date with everything queued for it.
     fn deliver(
@@ -303,15 +306,16 @@ mod tests {
     fn backoff_doubles_up_to_the_cap_with_jitter() {
         let max = Duration::from_secs(300);
         let secs = |a, j| backoff(a, max, j).as_secs();
-        assert_eq!(
-            [1, 2, 3, 4, 8].map(|a| secs(a, 1.0)),
-            [2, 4, 8, 16, 256]
-        );
+        assert_eq!([1, 2, 3, 4, 8].map(|a| secs(a, 1.0)), [2, 4, 8, 16, 256]);
         assert_eq!(secs(9, 1.0), 300, "capped");
         assert_eq!(secs(1_000_000, 1.0), 300, "huge attempt counts stay capped");
         assert_eq!(secs(9, 0.5), 150, "jitter scales");
         assert_eq!(secs(1, 0.5), 1, "never below a second");
         assert_eq!(secs(0, 1.0), 2, "attempt counts start at 1");
-        assert_eq!(backoff(5, Duration::ZERO, 1.0).as_secs(), 1, "a zero cap still waits a second");
+        assert_eq!(
+            backoff(5, Duration::ZERO, 1.0).as_secs(),
+            1,
+            "a zero cap still waits a second"
+        );
     }
 }
