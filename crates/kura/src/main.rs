@@ -142,7 +142,8 @@ async fn run(cli: Cli) -> Result<()> {
         command => {
             init_logging(&config, "error");
             let ops = open(&config).await?;
-            let result = admin(&ops, &config, command).await;
+            // Boxed: the command futures are large, and a release build's layout query would overflow.
+            let result = Box::pin(admin(&ops, &config, command)).await;
             ops.close().await;
             result.map_err(words::worded)?;
         }
@@ -423,7 +424,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             ops.unprotect(&full_name, &pattern).await?;
             eprintln!("removed the protection {pattern:?} from {full_name}");
         }
-        Command::Mirror(cmd) => mirror(ops, cmd).await?,
+        Command::Mirror(cmd) => Box::pin(mirror(ops, cmd)).await?,
         Command::Serve { .. }
         | Command::Config
         | Command::Hook { .. }
