@@ -4,6 +4,7 @@
 #[macro_use]
 mod harness;
 
+mod abuse;
 mod api;
 mod auth;
 mod big;
@@ -11,6 +12,7 @@ mod cli;
 mod concurrency;
 mod disconnect;
 mod git_basic;
+mod hardening;
 mod maintenance;
 mod matrix;
 mod mirror;

@@ -29,6 +29,9 @@ both! {
         k.commit(&dir, "b.txt", "x\n", "diverged");
         k.git(&dir, &["push", "-q", "--force", "origin", "main"]).assert_err();
 
+        wait_until(std::time::Duration::from_secs(10), "two pushes in the log", || {
+            k.cli_ok(&["repo", "pushes", "alice/app"]).matches("push ").count() == 2
+        });
         let out = k.cli_ok(&["repo", "pushes", "alice/app"]);
         assert_eq!(out.matches("push ").count(), 2, "two pushes logged:\n{out}");
         assert_contains(&out, "by alice", "pusher");
@@ -66,7 +69,10 @@ both! {
         let dir = k.init_repo("w", &k.url_auth("alice", &alice, "alice/app.git"));
         k.commit(&dir, "a.txt", "1\n", "one");
         k.git_ok(&dir, &["push", "-q", "origin", "main"]);
-        assert_contains(&k.cli_ok(&["repo", "pushes", "alice/app"]), "by alice", "logged");
+        // the log is written as the push's response ends: give it a moment
+        wait_until(std::time::Duration::from_secs(10), "the push in the log", || {
+            k.cli_ok(&["repo", "pushes", "alice/app"]).contains("by alice")
+        });
         k.stop_sigterm();
         std::thread::sleep(std::time::Duration::from_millis(2100));
         k.set_env("KURA_PUSH_LOG_RETENTION", "1s");

@@ -215,6 +215,16 @@ impl Db {
         Ok(out)
     }
 
+    /// Whether anything is delivered after pushes to the repository.
+    pub async fn has_targets(&self, repo_id: i64) -> Result<bool> {
+        let (n,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM delivery_targets WHERE repo_id = $1")
+                .bind(repo_id)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(n > 0)
+    }
+
     /// Removes a target and whatever is still queued for it.
     pub async fn remove_target(&self, id: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;

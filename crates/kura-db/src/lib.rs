@@ -82,9 +82,23 @@ impl Db {
                 tracing::log::LevelFilter::Warn,
                 std::time::Duration::from_secs(2),
             );
+        let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 4 } else { 10 })
+            .max_connections(if sqlite { 4 } else { 10 })
             .acquire_timeout(std::time::Duration::from_secs(15))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if sqlite {
+                        // With WAL, NORMAL syncs at checkpoints instead of every commit: a
+                        // crash of Kura loses nothing, a power loss at most the last commits,
+                        // and the file is never corrupted. Every push writes the push log.
+                        sqlx::query("PRAGMA synchronous=NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await?;
         let db = Db { pool };
@@ -94,6 +108,15 @@ impl Db {
                     .execute(&db.pool)
                     .await?;
                 SQLITE_MIGRATIONS.run(&db.pool).await?;
+                // The files hold password hashes: owner-only, whatever the umask made them.
+                if let Some(file) = sqlite_file(&url) {
+                    use std::os::unix::fs::PermissionsExt;
+                    for suffix in ["", "-wal", "-shm"] {
+                        let p = format!("{file}{suffix}");
+                        let _ =
+                            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
+                    }
+                }
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&db.pool).await?,
         }
@@ -172,6 +195,15 @@ fn redact_unparsable(url: &str) -> String {
     }
 }
 
+/// The file of a `sqlite://PATH?...` URL.
+fn sqlite_file(url: &str) -> Option<String> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or(path);
+    (!path.is_empty() && path != ":memory:").then(|| path.to_string())
+}
+
 fn sqlite_url(url: &str) -> Result<String> {
     let path = url
         .trim_start_matches("sqlite://")
@@ -182,7 +214,14 @@ fn sqlite_url(url: &str) -> Result<String> {
     }
     if let Some(parent) = std::path::Path::new(path).parent() {
         if !parent.as_os_str().is_empty() {
-            std::fs::create_dir_all(parent).map_err(|e| {
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(parent)
+            }
+            .map_err(|e| {
                 DbError::Sqlx(sqlx::Error::Configuration(
                     format!("cannot create the folder for {path}: {e}").into(),
                 ))

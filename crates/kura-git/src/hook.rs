@@ -10,6 +10,9 @@ use crate::policy::{check, PushPolicy, RefUpdate, RepoView};
 /// The environment variable carrying the JSON `PushPolicy`.
 pub const POLICY_ENV: &str = "KURA_HOOK_POLICY";
 
+/// The environment variable naming the file for the accepted updates (the push log).
+pub const PUSH_LOG_ENV: &str = "KURA_PUSH_LOG";
+
 /// Reads updates on stdin, prints refusals; returns the exit code (0 accepts the push).
 pub fn pre_receive() -> i32 {
     let Some(raw) = std::env::var_os(POLICY_ENV) else {
@@ -40,6 +43,7 @@ pub fn pre_receive() -> i32 {
     };
     let refusals = check(&policy, &updates, &view);
     if refusals.is_empty() {
+        note_for_push_log(&updates);
         return 0;
     }
     let mut err = std::io::stderr().lock();
@@ -53,6 +57,21 @@ pub fn pre_receive() -> i32 {
         refusals.len()
     );
     1
+}
+
+/// The accepted updates go to the file the server named (`KURA_PUSH_LOG`); the server logs
+/// those its report-status confirms. A failure here never fails the push.
+fn note_for_push_log(updates: &[RefUpdate]) {
+    let Some(path) = std::env::var_os(PUSH_LOG_ENV) else {
+        return;
+    };
+    let text: String = updates
+        .iter()
+        .map(|u| format!("{} {} {}\n", u.old, u.new, u.name))
+        .collect();
+    if let Err(e) = std::fs::write(&path, text) {
+        eprintln!("Kura could not note this push for its push log ({e}); the push goes on");
+    }
 }
 
 /// Reads refs with `git for-each-ref` once; ancestry with `git merge-base --is-ancestor`, which

@@ -6,6 +6,7 @@
 pub mod hook;
 pub mod maintenance;
 pub mod policy;
+pub mod report;
 mod store;
 
 pub use store::{GitService, RepoStore, ServiceRequest};

@@ -47,6 +47,8 @@ pub struct ServiceRequest<'a> {
     pub hook_env: Vec<(&'static str, String)>,
     /// Run `post-receive` too (the server wants to hear about the push).
     pub report_push: bool,
+    /// Where `pre-receive` notes the accepted updates (pushes that do not report back).
+    pub push_log: Option<&'a Path>,
 }
 
 /// Repositories under one root, named by id: `<root>/ab/cd/<id>.git`.
@@ -58,9 +60,10 @@ pub struct RepoStore {
     hook_exe: PathBuf,
 }
 
-/// Hook sets: every push is checked (`pre-receive`); pushes to repositories with something to
-/// do afterwards (mirrors) also report back (`post-receive`). Separate folders, so that other
-/// pushes do not even start the second hook.
+/// Hook sets: every push is checked (`pre-receive`, which also notes the accepted updates for
+/// the push log); pushes to repositories with something to do afterwards (mirrors) also report
+/// back (`post-receive`), and the server waits for the mirrors and tells the pusher. Separate
+/// folders, so that other pushes do not start a second hook.
 const HOOK_SETS: [(&str, &[&str]); 2] = [
     ("hooks", &["pre-receive"]),
     ("hooks-report", &["pre-receive", "post-receive"]),
@@ -70,8 +73,16 @@ impl RepoStore {
     /// Prepares `<data_dir>/repositories`, the hook directory and an empty HOME for git.
     /// `hook_exe` is the `kura` binary the hook shims run.
     pub fn open(data_dir: &Path, hook_exe: PathBuf) -> Result<RepoStore> {
-        std::fs::create_dir_all(data_dir)
-            .map_err(io_err(format!("cannot create {}", data_dir.display())))?;
+        // Created owner-only: the folder holds the database (password hashes) and every
+        // repository.
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(data_dir)
+        }
+        .map_err(io_err(format!("cannot create {}", data_dir.display())))?;
         // git runs inside the repository: every path handed to it must be absolute.
         let data_dir = &std::fs::canonicalize(data_dir)
             .map_err(io_err(format!("cannot resolve {}", data_dir.display())))?;
@@ -87,6 +98,13 @@ impl RepoStore {
         }
         store.write_hooks()?;
         Ok(store)
+    }
+
+    /// A fresh path for one push's `post-receive` report (outside every repository).
+    pub fn push_log_path(&self) -> PathBuf {
+        use rand::distributions::{Alphanumeric, DistString};
+        let name = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
+        self.root.join("tmp").join(format!("push-{name}.log"))
     }
 
     /// The directory of repository `id`. Only the id decides it, never a name.
@@ -187,6 +205,9 @@ impl RepoStore {
         cmd.env("KURA_HOOK_EXE", &self.hook_exe);
         for (k, v) in &req.hook_env {
             cmd.env(k, v);
+        }
+        if let Some(p) = req.push_log {
+            cmd.env(crate::hook::PUSH_LOG_ENV, p);
         }
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())

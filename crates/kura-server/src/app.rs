@@ -20,6 +20,7 @@ use crate::config::{parse_net, Config};
 use crate::error::HttpError;
 use crate::netguard::NetGuard;
 use crate::ops::Ops;
+use crate::passwords::Passwords;
 use crate::post_receive::HookSessions;
 use crate::throttle::Throttle;
 
@@ -28,6 +29,7 @@ pub struct AppState {
     pub ops: Ops,
     pub config: Arc<Config>,
     pub throttle: Arc<Throttle>,
+    pub passwords: Arc<Passwords>,
     pub net: Arc<NetGuard>,
     pub push_locks: Arc<PushLocks>,
     pub hooks: Arc<HookSessions>,
@@ -41,9 +43,14 @@ impl AppState {
     pub fn new(ops: Ops, config: Config) -> AppState {
         let nets = |v: &[String]| v.iter().filter_map(|c| parse_net(c).ok()).collect();
         AppState {
-            throttle: Arc::new(Throttle::new(
-                config.auth_max_failures,
-                config.auth_failure_window,
+            throttle: Arc::new(Throttle::new(config.auth_failure_window)),
+            passwords: Arc::new(Passwords::new(
+                match config.auth_concurrency {
+                    0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+                    n => n,
+                },
+                config.auth_queue_wait,
+                config.auth_cache_ttl,
             )),
             net: Arc::new(NetGuard::new(
                 nets(&config.allowed_cidrs),
@@ -115,7 +122,24 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_bad_request_id))
         .with_state(state)
+}
+
+/// A client's `x-request-id` is kept only when it is a plain token (letters, digits, `.-_:`,
+/// at most 64): anything else is replaced by a fresh id, so nobody can forge log lines.
+async fn drop_bad_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let ok = req.headers().get(&REQUEST_ID).is_none_or(|v| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 64
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.' | b':'))
+    });
+    if !ok {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {

@@ -15,7 +15,8 @@ use crate::access::{Actor, Caller};
 use crate::app::AppState;
 use crate::error::HttpError;
 use crate::netguard::ClientIp;
-use crate::ops::PasswordCheck;
+use crate::passwords::Busy;
+use crate::throttle::Key;
 
 enum Credentials {
     None,
@@ -90,15 +91,22 @@ async fn authenticate(
     ip: IpAddr,
 ) -> Result<Caller, HttpError> {
     let creds = credentials(headers)?;
+    let c = &state.config;
     // Tokens are too long to guess: count their failures per address only, so that wrong
-    // passwords for a user never lock out that user's automation.
-    let mut keys = vec![format!("ip:{ip}")];
+    // passwords for a user never lock out that user's automation. A user name has a higher
+    // ceiling than an address, so guessing from one address cannot lock its owner out
+    // everywhere.
+    let mut keys = vec![Key::new(format!("ip:{ip}"), c.auth_max_failures)];
     match &creds {
         Credentials::None => return Ok(Caller::Anonymous),
-        Credentials::Password { user, .. } => keys.push(format!("user:{}", user.to_lowercase())),
+        Credentials::Password { user, .. } => keys.push(Key::new(
+            format!("user:{}", user.to_lowercase()),
+            c.auth_max_failures_per_user.max(c.auth_max_failures),
+        )),
         Credentials::Token(_) => {}
     }
-    if let Some(wait) = state.throttle.retry_after(&keys) {
+    // Counted before the work: a burst gets at most the ceiling's worth of checks.
+    if let Err(wait) = state.throttle.attempt(&keys) {
         let secs = wait.as_secs().max(1);
         tracing::warn!(client = %ip, "sign-in throttled");
         let mut e = HttpError::new(
@@ -125,11 +133,14 @@ async fn authenticate(
             Ok(Caller::User(actor))
         }
         Err(Failure::Wrong(msg)) => {
-            state.throttle.record_failure(&keys);
             tracing::info!(client = %ip, "failed sign-in");
             Err(HttpError::unauthorized(msg).code("bad_credentials"))
         }
-        Err(Failure::Internal(e)) => Err(e),
+        // Not the caller's fault: their attempt does not count.
+        Err(Failure::Internal(e)) => {
+            state.throttle.clear(&keys);
+            Err(e)
+        }
     }
 }
 
@@ -162,12 +173,30 @@ async fn by_token(state: &AppState, token: &str) -> Result<Actor, Failure> {
 }
 
 async fn by_password(state: &AppState, name: &str, password: String) -> Result<Actor, Failure> {
-    match state.ops.check_password(name, password).await? {
-        PasswordCheck::Ok(user) => Ok(Actor {
+    let user = state.ops.user_for_sign_in(name).await?;
+    let checked = state
+        .passwords
+        .check(user.as_ref(), password, || {
+            state.metrics.password_verified()
+        })
+        .await;
+    match (checked, user) {
+        (Ok(true), Some(user)) => Ok(Actor {
             user,
             scope: None,
             token_expires_at: None,
         }),
-        PasswordCheck::Wrong => Err(Failure::Wrong(WRONG.into())),
+        (Ok(_), _) => Err(Failure::Wrong(WRONG.into())),
+        (Err(Busy::Saturated), _) => {
+            tracing::warn!("sign-in refused: every password verification slot is busy");
+            let mut e = HttpError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many sign-ins at once; try again in a moment (a token avoids the wait)",
+            )
+            .code("busy");
+            e.retry_after = Some(1);
+            Err(Failure::Internal(e))
+        }
+        (Err(Busy::Failed(e)), _) => Err(Failure::Internal(HttpError::internal(e))),
     }
 }

@@ -25,8 +25,20 @@ pub struct Config {
     #[serde(deserialize_with = "string_list")]
     pub trusted_proxies: Vec<String>,
     pub auth_max_failures: u32,
+    /// Failed passwords for one user name from all addresses together before it is throttled
+    /// (higher than the per-address limit, so one address cannot lock a user out everywhere).
+    pub auth_max_failures_per_user: u32,
     #[serde(with = "duration")]
     pub auth_failure_window: Duration,
+    /// Password verifications (argon2id) that may run at once; 0: the number of cores.
+    pub auth_concurrency: usize,
+    /// How long a sign-in waits for a verification slot before `503` + `Retry-After`.
+    #[serde(with = "duration")]
+    pub auth_queue_wait: Duration,
+    /// How long a verified user name and password is remembered (per process; a changed
+    /// password never matches); `0s`: every sign-in pays a verification.
+    #[serde(with = "duration")]
+    pub auth_cache_ttl: Duration,
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
@@ -81,6 +93,10 @@ impl Default for Config {
             allowed_cidrs: Vec::new(),
             trusted_proxies: Vec::new(),
             auth_max_failures: 10,
+            auth_max_failures_per_user: 100,
+            auth_concurrency: 0,
+            auth_queue_wait: Duration::from_secs(5),
+            auth_cache_ttl: Duration::from_secs(300),
             auth_failure_window: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,

@@ -16,6 +16,7 @@ use futures_util::{stream, Stream, StreamExt, TryStreamExt};
 use kura_db::Role;
 use kura_git::hook::POLICY_ENV;
 use kura_git::policy::{ProtectedBranch, PushPolicy};
+use kura_git::report::ReportScanner;
 use kura_git::{GitService, ServiceRequest};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Child;
@@ -27,6 +28,7 @@ use crate::access::{self, Caller, Denied, RepoAccess};
 use crate::app::AppState;
 use crate::error::HttpError;
 use crate::names::RepoPath;
+use crate::post_receive::PushFile;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -156,6 +158,7 @@ async fn info_refs(
         protocol: protocol.as_deref(),
         hook_env: Vec::new(),
         report_push: false,
+        push_log: None,
     };
     let mut child = spawn(&state, &req)?;
     drop(child.stdin.take());
@@ -167,7 +170,7 @@ async fn info_refs(
         Bytes::from(format!("{:04x}{line}0000", line.len() + 4))
     };
     let body = stream::once(async move { Ok::<_, io::Error>(preamble) })
-        .chain(child_output(&state, child, None, service));
+        .chain(child_output(&state, child, None, None, service));
     Ok(git_response(
         &format!("application/x-{}-advertisement", service.name()),
         Body::from_stream(body),
@@ -217,30 +220,43 @@ async fn rpc(
     let mut hook_env = Vec::new();
     let mut guard = None;
     let mut report_push = false;
+    let mut push_file = None;
     if service == GitService::ReceivePack {
         let policy = push_policy(&state, &caller, &access).await?;
         let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
         hook_env.push((POLICY_ENV, json));
-        // Every push reports to us (post-receive): the push log records all of them.
+        // Every push reaches the push log through post-receive: pushes to repositories with
+        // mirrors report to us and wait for them; the others write a file we read at the end.
         let protocol_name = match protocol.as_deref() {
             Some(p) if p.split(':').any(|i| i == "version=1") => "http/v1",
             _ => "http/v0",
         };
-        let (token, session) = state.hooks.open(
-            state.ops.clone(),
-            access.repo.clone(),
-            caller
-                .actor()
-                .map(|a| a.user.name.clone())
-                .unwrap_or_default(),
-            protocol_name,
-        );
-        if let Some(url) = state.hook_url.get() {
-            hook_env.push(("KURA_HOOK_URL", url.clone()));
-        }
-        hook_env.push(("KURA_HOOK_TOKEN", token));
-        report_push = true;
-        let session = Some(session);
+        let pusher = caller
+            .actor()
+            .map(|a| a.user.name.clone())
+            .unwrap_or_default();
+        let session = if state.ops.has_delivery_targets(&access.repo).await? {
+            let (token, session) = state.hooks.open(
+                state.ops.clone(),
+                access.repo.clone(),
+                pusher,
+                protocol_name,
+            );
+            if let Some(url) = state.hook_url.get() {
+                hook_env.push(("KURA_HOOK_URL", url.clone()));
+            }
+            hook_env.push(("KURA_HOOK_TOKEN", token));
+            report_push = true;
+            Some(session)
+        } else {
+            push_file = Some(PushFile::new(
+                state.ops.clone(),
+                access.repo.clone(),
+                pusher,
+                protocol_name,
+            ));
+            None
+        };
         // One push at a time per repository in this process: the hook then sees current refs.
         let lock = state.push_locks.lock(access.repo.id).await;
         let dirty = crate::maintenance::MarkOnDrop {
@@ -263,6 +279,7 @@ async fn rpc(
         protocol: protocol.as_deref(),
         hook_env,
         report_push,
+        push_log: push_file.as_ref().map(|f: &PushFile| f.path.as_path()),
     };
     let mut child = spawn(&state, &req)?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -278,7 +295,7 @@ async fn rpc(
     }
     Ok(git_response(
         &format!("application/x-{}-result", service.name()),
-        Body::from_stream(child_output(&state, child, guard, service)),
+        Body::from_stream(child_output(&state, child, guard, push_file, service)),
     ))
 }
 
@@ -333,6 +350,7 @@ fn child_output(
     state: &AppState,
     mut child: Child,
     guard: Option<Box<dyn std::any::Any + Send>>,
+    push_file: Option<PushFile>,
     service: GitService,
 ) -> impl Stream<Item = io::Result<Bytes>> {
     let metrics = state.metrics.clone();
@@ -346,26 +364,45 @@ fn child_output(
     struct State<S> {
         out: S,
         child: Child,
-        _guard: Option<Box<dyn std::any::Any + Send>>,
+        guard: Option<Box<dyn std::any::Any + Send>>,
         span: tracing::Span,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
+        push_file: Option<PushFile>,
+        report: Option<ReportScanner>,
     }
     stream::unfold(
         Some(State {
             out,
             child,
-            _guard: guard,
+            guard,
             span,
             metrics,
+            report: push_file.as_ref().map(|_| ReportScanner::new()),
+            push_file,
         }),
         move |st| async move {
             let mut st = st?;
             match st.out.next().await {
-                Some(item) => Some((item, Some(st))),
+                Some(item) => {
+                    if let (Some(r), Ok(bytes)) = (st.report.as_mut(), &item) {
+                        r.feed(bytes);
+                    }
+                    Some((item, Some(st)))
+                }
                 None => {
                     let status =
                         tokio::time::timeout(Duration::from_secs(60), st.child.wait()).await;
                     log_exit(&st.span, service, status);
+                    // git has exited and its report-status has passed: log the push without
+                    // holding up the pusher (the push lock is held until it is in).
+                    if let Some(f) = st.push_file.take() {
+                        let confirmed = st.report.take().and_then(|r| r.updated());
+                        let lock = st.guard.take();
+                        tokio::spawn(async move {
+                            f.record(confirmed).await;
+                            drop(lock);
+                        });
+                    }
                     st.metrics
                         .observe_git(service.name(), started.elapsed().as_secs_f64());
                     None

@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod names;
 pub mod netguard;
 pub mod ops;
+pub mod passwords;
 pub mod post_receive;
 pub mod throttle;
 

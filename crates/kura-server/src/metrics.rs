@@ -44,6 +44,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RequestLabels, Histogram>,
     git: Family<ServiceLabels, Histogram>,
+    verifications: Counter,
 }
 
 impl Default for Metrics {
@@ -71,16 +72,27 @@ impl Default for Metrics {
             "Duration of git upload-pack/receive-pack runs, until their output ends",
             git.clone(),
         );
+        let verifications = Counter::default();
+        registry.register(
+            "kura_password_verifications",
+            "Password verifications (argon2id) run; cached sign-ins do not count",
+            verifications.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             git,
+            verifications,
         }
     }
 }
 
 impl Metrics {
+    pub fn password_verified(&self) {
+        self.verifications.inc();
+    }
+
     pub fn observe_git(&self, service: &str, seconds: f64) {
         self.git
             .get_or_create(&ServiceLabels {

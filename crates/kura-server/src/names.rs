@@ -44,7 +44,13 @@ pub struct RepoPath {
 impl RepoPath {
     /// From the two parts of a URL; a trailing `.git` on the name is dropped.
     pub fn new(namespace: &str, name: &str) -> Result<RepoPath, String> {
-        let name = name.strip_suffix(".git").unwrap_or(name);
+        // Names are case-insensitive, the `.git` suffix too.
+        let name = match name.len().checked_sub(4) {
+            Some(i) if name.is_char_boundary(i) && name[i..].eq_ignore_ascii_case(".git") => {
+                &name[..i]
+            }
+            _ => name,
+        };
         validate("namespace", namespace)?;
         validate("repository", name)?;
         Ok(RepoPath {
@@ -114,6 +120,16 @@ mod tests {
         }
         assert!(validate("user", "api").unwrap_err().contains("reserved"));
         assert!(validate("repository", "api").is_ok());
+    }
+
+    #[test]
+    fn repo_paths_from_urls() {
+        for url_name in ["app", "app.git", "app.GIT", "App.Git"] {
+            let p = RepoPath::new("team", url_name).unwrap();
+            assert!(p.name.eq_ignore_ascii_case("app"), "{url_name}: {p}");
+        }
+        assert!(RepoPath::new("team", ".git").is_err());
+        assert!(RepoPath::new("team", "é.git").is_err());
     }
 
     #[test]

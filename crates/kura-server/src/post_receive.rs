@@ -3,7 +3,7 @@
 //! outbox), then we wait, bounded, for the mirrors and answer the lines the pusher reads as
 //! `remote:`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -113,6 +113,123 @@ impl HookSessions {
     }
 }
 
+/// A push to a repository without delivery targets: `pre-receive` notes the accepted updates
+/// in a file (no extra process, no call back to the server), and when the push's response
+/// ends they are logged, keeping those that receive-pack's report-status confirmed (`ok REF`).
+/// Without a readable report, or dropped early (the client went away), the repository's refs
+/// decide instead: refs may have moved although the client left.
+pub struct PushFile {
+    pub path: std::path::PathBuf,
+    ops: Ops,
+    repo: Repo,
+    pusher: String,
+    protocol: &'static str,
+    done: bool,
+}
+
+impl PushFile {
+    pub fn new(ops: Ops, repo: Repo, pusher: String, protocol: &'static str) -> PushFile {
+        PushFile {
+            path: ops.push_log_path(),
+            ops,
+            repo,
+            pusher,
+            protocol,
+            done: false,
+        }
+    }
+
+    /// Logs the noted updates that `confirmed` names (`None`: check the refs).
+    pub async fn record(mut self, confirmed: Option<BTreeSet<String>>) {
+        self.done = true;
+        record_file(
+            &self.ops,
+            &self.repo,
+            &self.pusher,
+            self.protocol,
+            &self.path,
+            confirmed,
+        )
+        .await;
+    }
+}
+
+impl Drop for PushFile {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (ops, repo, pusher, protocol, path) = (
+            self.ops.clone(),
+            self.repo.clone(),
+            std::mem::take(&mut self.pusher),
+            self.protocol,
+            self.path.clone(),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                // A killed receive-pack may have been updating refs: let it settle first.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                record_file(&ops, &repo, &pusher, protocol, &path, None).await;
+            });
+        }
+    }
+}
+
+async fn record_file(
+    ops: &Ops,
+    repo: &Repo,
+    pusher: &str,
+    protocol: &str,
+    path: &std::path::Path,
+    confirmed: Option<BTreeSet<String>>,
+) {
+    let text = match tokio::fs::read_to_string(path).await {
+        Ok(t) => t,
+        // No file: pre-receive accepted nothing (refused, or nothing to do).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::error!(error = %e, repo = %repo.full_name(), "cannot read the push's noted updates; the push is not in the log");
+            return;
+        }
+    };
+    let _ = tokio::fs::remove_file(path).await;
+    let mut refs = parse_updates(&text);
+    match confirmed {
+        Some(ok) => refs.retain(|r| ok.contains(&r.name)),
+        None => {
+            let names: Vec<String> = refs.iter().map(|r| r.name.clone()).collect();
+            match ops.ref_values(repo, &names).await {
+                Ok(now) => refs.retain(|r| match now.get(&r.name) {
+                    Some(oid) => *oid == r.new,
+                    None => kura_git::policy::is_zero(&r.new),
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, repo = %repo.full_name(), "cannot confirm the push's updates; the push is not in the log");
+                    return;
+                }
+            }
+        }
+    }
+    if refs.is_empty() {
+        return;
+    }
+    if let Err(e) = ops.record_push(repo, pusher, protocol, &refs).await {
+        tracing::error!(error = %e, repo = %repo.full_name(), "cannot record the push in the log");
+    }
+}
+
+fn parse_updates(text: &str) -> Vec<PushedRef> {
+    text.lines()
+        .filter_map(RefUpdate::parse)
+        .map(|u| PushedRef {
+            name: u.name,
+            old: u.old,
+            new: u.new,
+        })
+        .collect()
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new().route("/-/internal/post-receive", post(post_receive))
 }
@@ -131,15 +248,7 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
     else {
         return (StatusCode::FORBIDDEN, "unknown or finished push\n").into_response();
     };
-    let refs: Vec<PushedRef> = body
-        .lines()
-        .filter_map(RefUpdate::parse)
-        .map(|u| PushedRef {
-            name: u.name,
-            old: u.old,
-            new: u.new,
-        })
-        .collect();
+    let refs = parse_updates(&body);
     let started = Instant::now();
     let jobs = match state.ops.record_push(&repo, &pusher, protocol, &refs).await {
         Ok(j) => j,

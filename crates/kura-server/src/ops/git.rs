@@ -1,13 +1,56 @@
 //! Git processes for smart HTTP: the hardened `git upload-pack|receive-pack` child of one
 //! request (the store decides its flags and environment).
 
+use std::path::PathBuf;
+
+use kura_db::Repo;
 use kura_git::ServiceRequest;
 use tokio::process::Command;
 
-use super::Ops;
+use super::{Ops, Result};
 
 impl Ops {
     pub fn git_service(&self, req: &ServiceRequest<'_>) -> Command {
         self.store.service(req)
+    }
+
+    /// Whether pushes to the repository are delivered somewhere (mirrors): then the push's
+    /// `post-receive` reports to the server and waits for them.
+    pub async fn has_delivery_targets(&self, repo: &Repo) -> Result<bool> {
+        Ok(self.db.has_targets(repo.id).await?)
+    }
+
+    /// The current values of the named refs (absent ones are missing from the map).
+    pub async fn ref_values(
+        &self,
+        repo: &Repo,
+        names: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let out = self
+            .store
+            .git()
+            .arg("-C")
+            .arg(self.store.path_of(repo.id))
+            .args(["for-each-ref", "--format=%(refname) %(objectname)"])
+            .args(names)
+            .output()
+            .await
+            .map_err(|e| super::OpsError::Storage(format!("cannot run git for-each-ref: {e}")))?;
+        if !out.status.success() {
+            return Err(super::OpsError::Storage(format!(
+                "git for-each-ref failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(n, o)| (n.to_string(), o.to_string()))
+            .collect())
+    }
+
+    /// A fresh file for one push's noted updates.
+    pub fn push_log_path(&self) -> PathBuf {
+        self.store.push_log_path()
     }
 }

@@ -20,7 +20,7 @@ use kura_mirror::Worker;
 pub use error::{ErrorKind, OpsError, Result};
 pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
-pub use users::PasswordCheck;
+pub use users::verify_password;
 
 #[derive(Clone)]
 pub struct Ops {

@@ -11,13 +11,6 @@ use crate::names;
 /// The longest token lifetime accepted (far beyond any sane use; keeps the arithmetic safe).
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
-/// The outcome of a password check.
-pub enum PasswordCheck {
-    Ok(User),
-    /// Wrong user name or password (indistinguishable on purpose).
-    Wrong,
-}
-
 /// A hash to verify against when the user does not exist, so timing does not tell.
 fn dummy_hash() -> &'static str {
     static H: OnceLock<String> = OnceLock::new();
@@ -144,21 +137,22 @@ impl Ops {
         Ok(Some((tok, user)))
     }
 
-    /// Verifies a password with argon2id off the async threads. Unknown users cost the same.
-    pub async fn check_password(&self, name: &str, password: String) -> Result<PasswordCheck> {
-        let user = self.db.user_by_name(name).await?;
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .unwrap_or_else(|| dummy_hash().to_string());
-        let ok = tokio::task::spawn_blocking(move || secrets::verify_password(&hash, &password))
-            .await
-            .map_err(|e| OpsError::Internal(format!("password check failed: {e}")))?;
-        Ok(match user {
-            Some(u) if ok => PasswordCheck::Ok(u),
-            _ => PasswordCheck::Wrong,
-        })
+    /// The user signing in with a password, if the name exists.
+    pub async fn user_for_sign_in(&self, name: &str) -> Result<Option<User>> {
+        Ok(self.db.user_by_name(name).await?)
     }
+}
+
+/// Verifies a password with argon2id in `memory` (about 19 MiB and tens of milliseconds of one
+/// core: call it off the async threads and bounded). `hash` is `None` for an unknown user,
+/// which is checked against a dummy hash so that timing does not tell.
+pub fn verify_password(
+    hash: Option<&str>,
+    password: &str,
+    memory: &mut secrets::ArgonMemory,
+) -> bool {
+    let ok = secrets::verify_password_in(hash.unwrap_or_else(|| dummy_hash()), password, memory);
+    ok && hash.is_some()
 }
 
 fn password_or_random(password: Option<String>) -> Result<(String, bool)> {
