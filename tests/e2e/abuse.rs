@@ -119,3 +119,149 @@ both! {
         assert_eq!(r.status, 200, "the new password: {}", r.describe());
     }
 }
+
+/// git children of `pid` (their `comm` is `git`).
+fn git_children(pid: u32) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| e.ok())
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter(|stat| {
+            // "PID (COMM) STATE PPID ..."
+            let Some((comm, rest)) = stat.split_once(") ") else {
+                return false;
+            };
+            let ppid = rest
+                .split_whitespace()
+                .nth(1)
+                .and_then(|p| p.parse::<u32>().ok());
+            comm.ends_with("(git") && ppid == Some(pid)
+        })
+        .count()
+}
+
+/// A request whose headers announce a large body, with a few bytes of it, then silence.
+fn stalled_post(
+    k: &Kura,
+    path: &str,
+    service: &str,
+    auth: Option<(&str, &str)>,
+) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(k.addr()).expect("connect");
+    let auth = auth
+        .map(|(u, p)| {
+            format!(
+                "Authorization: Basic {}\r\n",
+                base64(format!("{u}:{p}").as_bytes())
+            )
+        })
+        .unwrap_or_default();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-git-{service}-request\r\n{auth}Content-Length: 10000000\r\n\r\n00",
+        k.addr()
+    );
+    s.write_all(head.as_bytes()).expect("send");
+    s
+}
+
+both! {
+    /// Stalled clones hold at most the repository's git slots, queued ones get 503 after the
+    /// queue wait, the idle timeout kills the stalled children, and other repositories are
+    /// served meanwhile.
+    fn stalled_clones_are_bounded_and_cut_off(b: Backend) {
+        let k = Kura::builder(b)
+            .env("KURA_GIT_MAX_PROCESSES", "6")
+            .env("KURA_GIT_MAX_PROCESSES_PER_REPO", "3")
+            .env("KURA_GIT_QUEUE_WAIT", "1s")
+            .env("KURA_GIT_IDLE_TIMEOUT", "3s")
+            .start();
+        let alice = k.user_with_token("alice");
+        k.cli_ok(&["repo", "create", "alice/pub", "--public"]);
+        k.cli_ok(&["repo", "create", "alice/app"]);
+        for repo in ["alice/pub", "alice/app"] {
+            let dir = k.init_repo(repo.replace('/', "-").as_str(), &k.url_auth("alice", &alice, &format!("{repo}.git")));
+            k.commit(&dir, "a.txt", "1\n", "one");
+            k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        }
+        let conns: Vec<_> = (0..40).map(|_| stalled_post(&k, "/alice/pub.git/git-upload-pack", "upload-pack", None)).collect();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let running = git_children(k.pid());
+        assert!(running <= 3, "{running} git children for one repository (limit 3)");
+        // another repository is served while the stalls last
+        k.git(&k.work, &["clone", "-q", &k.url_auth("alice", &alice, "alice/app.git"), "bystander"]).assert_ok();
+        // the idle timeout ends the stalled children
+        wait_until(std::time::Duration::from_secs(20), "the stalled git children killed", || git_children(k.pid()) == 0);
+        assert_contains(&k.logs(), "git request stopped", "the log says why");
+        drop(conns);
+        let r = k.req("GET", "/alice/pub.git/info/refs?service=git-upload-pack").send();
+        assert_eq!(r.status, 200, "served again: {}", r.describe());
+    }
+
+    /// A writer who sends two bytes and waits no longer blocks every other push to the
+    /// repository: the idle timeout stops the stalled push and releases its lock.
+    fn a_stalled_push_releases_the_repository(b: Backend) {
+        let k = Kura::builder(b).env("KURA_GIT_IDLE_TIMEOUT", "3s").start();
+        let alice = k.user_with_token("alice");
+        k.cli_ok(&["repo", "create", "alice/app"]);
+        let dir = k.init_repo("w", &k.url_auth("alice", &alice, "alice/app.git"));
+        k.commit(&dir, "a.txt", "1\n", "one");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        let stalled = stalled_post(&k, "/alice/app.git/git-receive-pack", "receive-pack", Some(("alice", &alice)));
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let c2 = k.commit(&dir, "a.txt", "2\n", "two");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        assert_eq!(k.remote_ref(&k.url_auth("alice", &alice, "alice/app.git"), "refs/heads/main"), Some(c2));
+        drop(stalled);
+    }
+}
+
+both! {
+    /// Half-sent requests and idle keep-alive connections are closed after the header timeout;
+    /// beyond `max_connections` a new connection gets a quick 503; then service resumes.
+    fn connections_are_bounded_and_timed_out(b: Backend) {
+        use std::io::{Read, Write};
+        let k = Kura::builder(b)
+            .env("KURA_HTTP_HEADER_TIMEOUT", "2s")
+            .env("KURA_MAX_CONNECTIONS", "30")
+            .start();
+        let connect = || {
+            let s = std::net::TcpStream::connect(k.addr()).expect("connect");
+            s.set_read_timeout(Some(std::time::Duration::from_secs(15))).expect("timeout");
+            s
+        };
+        let mut half: Vec<_> = (0..30)
+            .map(|_| {
+                let mut s = connect();
+                s.write_all(b"GET /heal").expect("half a request line");
+                s
+            })
+            .collect();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let r = k.req("GET", "/healthz").try_send().expect("an answer, not a reset");
+        assert_eq!(r.status, 503, "beyond the connection limit: {}", r.describe());
+        assert!(r.header("retry-after").is_some(), "{}", r.describe());
+        for (i, s) in half.iter_mut().enumerate() {
+            let mut buf = [0u8; 512];
+            let closed = match s.read(&mut buf) {
+                Ok(0) => true,
+                Ok(n) => String::from_utf8_lossy(&buf[..n]).contains(" 408 "),
+                Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+            };
+            assert!(closed, "half-sent request {i} was not closed by the server");
+        }
+        assert_eq!(k.get("/healthz").status, 200, "served again");
+        assert_contains(&k.logs(), "open-files limit", "the start-up log names the open-files limit");
+        // an idle keep-alive connection is closed as well
+        let mut idle = connect();
+        std::thread::sleep(std::time::Duration::from_millis(3500));
+        let _ = idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: kura\r\n\r\n");
+        let mut buf = [0u8; 512];
+        let answer = idle.read(&mut buf).map(|n| String::from_utf8_lossy(&buf[..n]).to_string());
+        assert!(
+            answer.as_ref().map_or(true, |a| !a.contains("200 OK")),
+            "an idle connection was kept past the timeout: {answer:?}"
+        );
+    }
+}

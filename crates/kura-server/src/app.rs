@@ -2,14 +2,12 @@
 //! with graceful shutdown.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::sync::OwnedMutexGuard;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -30,6 +28,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub throttle: Arc<Throttle>,
     pub passwords: Arc<Passwords>,
+    pub git_slots: Arc<crate::limits::GitSlots>,
     pub net: Arc<NetGuard>,
     pub push_locks: Arc<PushLocks>,
     pub hooks: Arc<HookSessions>,
@@ -44,6 +43,11 @@ impl AppState {
         let nets = |v: &[String]| v.iter().filter_map(|c| parse_net(c).ok()).collect();
         AppState {
             throttle: Arc::new(Throttle::new(config.auth_failure_window)),
+            git_slots: Arc::new(crate::limits::GitSlots::new(
+                config.git_max_processes,
+                config.git_max_processes_per_repo,
+                config.git_queue_wait,
+            )),
             passwords: Arc::new(Passwords::new(
                 match config.auth_concurrency {
                     0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -155,6 +159,7 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
 /// Binds, prints `kura: listening on http://ADDR` on stdout, serves until SIGTERM/SIGINT, then
 /// lets in-flight requests finish within the configured grace.
 pub async fn serve(state: AppState) -> std::io::Result<()> {
+    crate::listen::raise_open_files();
     let listener = tokio::net::TcpListener::bind(&state.config.listen)
         .await
         .map_err(|e| {
@@ -178,37 +183,15 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
     let worker = state.ops.spawn_worker();
     let maintenance = crate::maintenance::spawn(state.clone());
+    let limits = crate::listen::Limits {
+        max_connections: state.config.max_connections,
+        header_timeout: state.config.http_header_timeout,
+        grace,
+    };
     let app = router(state);
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    let (tx, mut rx) = tokio::sync::watch::channel(false);
-    // Small responses (ref advertisements, pkt-line flushes) must not wait for delayed ACKs.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let _ = rx.wait_for(|v| *v).await;
-    });
-    let mut task = tokio::spawn(async move { server.await });
-    tokio::select! {
-        r = &mut task => return r.unwrap_or_else(|e| Err(std::io::Error::other(e))),
-        _ = shutdown_signal() => {}
-    }
-    tracing::info!(grace = ?grace, "shutting down: no new connections, waiting for requests in flight");
-    let _ = tx.send(true);
-    match tokio::time::timeout(grace, &mut task).await {
-        Ok(r) => r.unwrap_or_else(|e| Err(std::io::Error::other(e)))?,
-        Err(_) => {
-            tracing::warn!(grace = ?grace, "requests still running after the grace period; stopping them");
-            task.abort();
-        }
-    }
+    crate::listen::serve(listener, app, limits, shutdown_signal()).await;
     worker.abort();
     if let Some(m) = maintenance {
         m.abort();

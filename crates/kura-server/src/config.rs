@@ -66,6 +66,24 @@ pub struct Config {
     /// Maintain (full repack) every repository at least this often (`0s`: never on a schedule).
     #[serde(with = "duration")]
     pub maintenance_interval: Duration,
+    /// Connections served at once; beyond, new ones get a short `503` and are closed.
+    pub max_connections: usize,
+    /// A request's headers must arrive within this; also ends idle keep-alive connections.
+    #[serde(with = "duration")]
+    pub http_header_timeout: Duration,
+    /// git children (clones, fetches, pushes) that may run at once in this server ...
+    pub git_max_processes: usize,
+    /// ... and for one repository.
+    pub git_max_processes_per_repo: usize,
+    /// How long a git request waits for a free slot before `503` + `Retry-After`.
+    #[serde(with = "duration")]
+    pub git_queue_wait: Duration,
+    /// A git request that moves no byte in either direction this long is stopped (`0s`: never).
+    #[serde(with = "duration")]
+    pub git_idle_timeout: Duration,
+    /// The longest a single git request may run (`0s`: no limit).
+    #[serde(with = "duration")]
+    pub git_max_duration: Duration,
     /// Keep the push log this long (`0s`: forever); older pushes are pruned by maintenance.
     #[serde(with = "duration")]
     pub push_log_retention: Duration,
@@ -108,6 +126,13 @@ impl Default for Config {
             maintenance_debounce: Duration::from_secs(60),
             maintenance_interval: Duration::from_secs(24 * 3600),
             push_log_retention: Duration::from_secs(90 * 24 * 3600),
+            max_connections: 4096,
+            http_header_timeout: Duration::from_secs(30),
+            git_max_processes: 64,
+            git_max_processes_per_repo: 16,
+            git_queue_wait: Duration::from_secs(10),
+            git_idle_timeout: Duration::from_secs(60),
+            git_max_duration: Duration::from_secs(2 * 3600),
             aws_region: None,
             secret_key: None,
         }

@@ -12,14 +12,15 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use futures_util::{stream, Stream, StreamExt, TryStreamExt};
+use futures_util::{stream, Stream, StreamExt};
 use kura_db::Role;
 use kura_git::hook::POLICY_ENV;
 use kura_git::policy::{ProtectedBranch, PushPolicy};
 use kura_git::report::ReportScanner;
 use kura_git::{GitService, ServiceRequest};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Child;
+use tokio::process::{Child, ChildStdout};
+use tokio::sync::oneshot;
 use tokio_util::io::{ReaderStream, StreamReader};
 use tower_http::decompression::RequestDecompressionLayer;
 use tracing::Instrument;
@@ -27,6 +28,7 @@ use tracing::Instrument;
 use crate::access::{self, Caller, Denied, RepoAccess};
 use crate::app::AppState;
 use crate::error::HttpError;
+use crate::limits::{self, Activity, Ended, Supervision};
 use crate::names::RepoPath;
 use crate::post_receive::PushFile;
 
@@ -160,8 +162,7 @@ async fn info_refs(
         report_push: false,
         push_log: None,
     };
-    let mut child = spawn(&state, &req)?;
-    drop(child.stdin.take());
+    let output = start_git(&state, &req, Box::new(()), None, None).await?;
     // Protocol v2 starts with the capability advertisement; v0 with the service banner.
     let preamble = if v2 {
         Bytes::new()
@@ -169,8 +170,7 @@ async fn info_refs(
         let line = format!("# service={}\n", service.name());
         Bytes::from(format!("{:04x}{line}0000", line.len() + 4))
     };
-    let body = stream::once(async move { Ok::<_, io::Error>(preamble) })
-        .chain(child_output(&state, child, None, None, service));
+    let body = stream::once(async move { Ok::<_, io::Error>(preamble) }).chain(output);
     Ok(git_response(
         &format!("application/x-{}-advertisement", service.name()),
         Body::from_stream(body),
@@ -272,6 +272,7 @@ async fn rpc(
         role = %access.role,
         "git request"
     );
+    let push_log = push_file.as_ref().map(|f: &PushFile| f.path.clone());
     let req = ServiceRequest {
         repo_id: access.repo.id,
         service,
@@ -279,11 +280,50 @@ async fn rpc(
         protocol: protocol.as_deref(),
         hook_env,
         report_push,
-        push_log: push_file.as_ref().map(|f: &PushFile| f.path.as_path()),
+        push_log: push_log.as_deref(),
     };
-    let mut child = spawn(&state, &req)?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut reader = StreamReader::new(body.into_data_stream().map_err(io::Error::other));
+    let hold = guard.unwrap_or_else(|| Box::new(()));
+    let output = start_git(&state, &req, hold, Some(body), push_file).await?;
+    Ok(git_response(
+        &format!("application/x-{}-result", service.name()),
+        Body::from_stream(output),
+    ))
+}
+
+/// Starts the request's git child within the limits (a slot of the server and of the
+/// repository, or `503`), feeds it the request body, and hands it to a supervisor that kills
+/// it when the request stalls, runs too long or the client goes away; `hold` (the push lock)
+/// is released when git exits. Returns git's output as the response body.
+async fn start_git(
+    state: &AppState,
+    req: &ServiceRequest<'_>,
+    hold: Box<dyn std::any::Any + Send>,
+    body: Option<Body>,
+    push_file: Option<PushFile>,
+) -> Result<impl Stream<Item = io::Result<Bytes>>, HttpError> {
+    let Some(permit) = state.git_slots.acquire(req.repo_id).await else {
+        tracing::warn!(
+            service = req.service.name(),
+            "refused: too many git processes"
+        );
+        let mut e = HttpError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Kura is running as many git processes as it may for this repository or server; try again in a few seconds",
+        )
+        .code("busy");
+        e.retry_after = Some(5);
+        return Err(e);
+    };
+    let mut child = spawn(state, req)?;
+    let activity = Activity::new();
+    let stdout = child.stdout.take();
+    if let (Some(mut stdin), Some(body)) = (child.stdin.take(), body) {
+        let seen = activity.clone();
+        let data = body.into_data_stream().map(move |chunk| {
+            seen.touch();
+            chunk.map_err(io::Error::other)
+        });
+        let mut reader = StreamReader::new(data);
         tokio::spawn(
             async move {
                 if let Err(e) = tokio::io::copy(&mut reader, &mut stdin).await {
@@ -293,9 +333,26 @@ async fn rpc(
             .in_current_span(),
         );
     }
-    Ok(git_response(
-        &format!("application/x-{}-result", service.name()),
-        Body::from_stream(child_output(&state, child, guard, push_file, service)),
+    let (gone, client_gone) = oneshot::channel();
+    let c = &state.config;
+    let exit = limits::supervise(
+        child,
+        Supervision {
+            idle_timeout: c.git_idle_timeout,
+            max_duration: c.git_max_duration,
+            activity: activity.clone(),
+            hold: Box::new((permit, hold)),
+        },
+        client_gone,
+    );
+    Ok(child_output(
+        state,
+        stdout,
+        exit,
+        gone,
+        activity,
+        push_file,
+        req.service,
     ))
 }
 
@@ -344,18 +401,19 @@ fn spawn(state: &AppState, req: &ServiceRequest<'_>) -> Result<Child, HttpError>
     Ok(child)
 }
 
-/// The child's stdout as a body stream. At EOF the child is reaped and its status logged; if
-/// the stream is dropped first (client gone), `kill_on_drop` ends the child.
+/// The child's stdout as a body stream. At EOF the supervisor's word on the exit is logged;
+/// if the stream is dropped first (client gone), `gone` tells the supervisor to kill git.
 fn child_output(
     state: &AppState,
-    mut child: Child,
-    guard: Option<Box<dyn std::any::Any + Send>>,
+    stdout: Option<ChildStdout>,
+    exit: oneshot::Receiver<(Ended, io::Result<ExitStatus>)>,
+    gone: oneshot::Sender<()>,
+    activity: Activity,
     push_file: Option<PushFile>,
     service: GitService,
 ) -> impl Stream<Item = io::Result<Bytes>> {
     let metrics = state.metrics.clone();
     let started = std::time::Instant::now();
-    let stdout = child.stdout.take();
     let span = tracing::Span::current();
     let out = match stdout {
         Some(s) => ReaderStream::with_capacity(s, 64 * 1024).left_stream(),
@@ -363,8 +421,9 @@ fn child_output(
     };
     struct State<S> {
         out: S,
-        child: Child,
-        guard: Option<Box<dyn std::any::Any + Send>>,
+        exit: oneshot::Receiver<(Ended, io::Result<ExitStatus>)>,
+        _gone: oneshot::Sender<()>,
+        activity: Activity,
         span: tracing::Span,
         metrics: std::sync::Arc<crate::metrics::Metrics>,
         push_file: Option<PushFile>,
@@ -373,8 +432,9 @@ fn child_output(
     stream::unfold(
         Some(State {
             out,
-            child,
-            guard,
+            exit,
+            _gone: gone,
+            activity,
             span,
             metrics,
             report: push_file.as_ref().map(|_| ReportScanner::new()),
@@ -384,24 +444,20 @@ fn child_output(
             let mut st = st?;
             match st.out.next().await {
                 Some(item) => {
+                    st.activity.touch();
                     if let (Some(r), Ok(bytes)) = (st.report.as_mut(), &item) {
                         r.feed(bytes);
                     }
                     Some((item, Some(st)))
                 }
                 None => {
-                    let status =
-                        tokio::time::timeout(Duration::from_secs(60), st.child.wait()).await;
-                    log_exit(&st.span, service, status);
+                    let ended = tokio::time::timeout(Duration::from_secs(60), &mut st.exit).await;
+                    log_exit(&st.span, service, ended);
                     // git has exited and its report-status has passed: log the push without
-                    // holding up the pusher (the push lock is held until it is in).
+                    // holding up the pusher.
                     if let Some(f) = st.push_file.take() {
                         let confirmed = st.report.take().and_then(|r| r.updated());
-                        let lock = st.guard.take();
-                        tokio::spawn(async move {
-                            f.record(confirmed).await;
-                            drop(lock);
-                        });
+                        tokio::spawn(f.record(confirmed));
                     }
                     st.metrics
                         .observe_git(service.name(), started.elapsed().as_secs_f64());
@@ -412,22 +468,29 @@ fn child_output(
     )
 }
 
-fn log_exit(
-    span: &tracing::Span,
-    service: GitService,
-    status: Result<io::Result<ExitStatus>, tokio::time::error::Elapsed>,
-) {
+type Exit = Result<
+    Result<(Ended, io::Result<ExitStatus>), oneshot::error::RecvError>,
+    tokio::time::error::Elapsed,
+>;
+
+fn log_exit(span: &tracing::Span, service: GitService, ended: Exit) {
     let _e = span.enter();
-    match status {
-        Ok(Ok(s)) if s.success() => {}
-        Ok(Ok(s)) => {
-            tracing::warn!(service = service.name(), status = %s, "git exited with an error")
+    let name = service.name();
+    match ended {
+        Ok(Ok((Ended::Exited, Ok(s)))) if s.success() => {}
+        Ok(Ok((Ended::Exited, Ok(s)))) => {
+            tracing::warn!(service = name, status = %s, "git exited with an error")
         }
-        Ok(Err(e)) => tracing::warn!(service = service.name(), error = %e, "cannot wait for git"),
+        Ok(Ok((why, _))) if why != Ended::Exited => {
+            tracing::warn!(service = name, reason = ?why, "git was stopped")
+        }
+        Ok(Ok((_, Err(e)))) => tracing::warn!(service = name, error = %e, "cannot wait for git"),
+        Ok(Err(_)) => tracing::warn!(service = name, "git's supervisor ended without a word"),
         Err(_) => tracing::warn!(
-            service = service.name(),
-            "git did not exit after its output ended; killed"
+            service = name,
+            "git did not exit after its output ended; stopped"
         ),
+        _ => {}
     }
 }
 

@@ -11,6 +11,8 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod git_http;
+pub mod limits;
+pub mod listen;
 pub mod maintenance;
 pub mod metrics;
 pub mod names;
