@@ -11,6 +11,7 @@ mod big;
 mod cli;
 mod concurrency;
 mod disconnect;
+mod faults;
 mod git_basic;
 mod hardening;
 mod maintenance;

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use base64::Engine;
 use kura_db::secrets;
+use kura_proto::Credentials;
 
 use crate::access::{Actor, Caller};
 use crate::app::AppState;
@@ -18,47 +18,14 @@ use crate::netguard::ClientIp;
 use crate::passwords::Busy;
 use crate::throttle::Key;
 
-enum Credentials {
-    None,
-    Password { user: String, secret: String },
-    Token(String),
-}
-
 fn credentials(headers: &HeaderMap) -> Result<Credentials, HttpError> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Ok(Credentials::None);
-    };
-    let malformed = || {
+    let value = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    kura_proto::authorization(value, secrets::TOKEN_PREFIX).map_err(|_| {
         HttpError::unauthorized(
             "the Authorization header is malformed: use Basic (user name and password or token) or Bearer TOKEN",
         )
         .code("bad_credentials")
-    };
-    let value = value.to_str().map_err(|_| malformed())?;
-    let (scheme, rest) = value.split_once(' ').ok_or_else(malformed)?;
-    if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(rest.trim())
-            .map_err(|_| malformed())?;
-        let raw = String::from_utf8(raw).map_err(|_| malformed())?;
-        let (user, secret) = raw.split_once(':').ok_or_else(malformed)?;
-        // `user:` with no password is how git asks for the challenge when the user name is in
-        // the remote URL: a request for credentials, never a failed sign-in.
-        if secret.is_empty() {
-            return Ok(Credentials::None);
-        }
-        if secret.starts_with(secrets::TOKEN_PREFIX) {
-            return Ok(Credentials::Token(secret.to_string()));
-        }
-        Ok(Credentials::Password {
-            user: user.to_string(),
-            secret: secret.to_string(),
-        })
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        Ok(Credentials::Token(rest.trim().to_string()))
-    } else {
-        Err(malformed())
-    }
+    })
 }
 
 const WRONG: &str =

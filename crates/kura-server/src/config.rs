@@ -291,8 +291,24 @@ mod duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
+    /// Whole days, hours or minutes in one unit (`90d`, not humantime's "2months 29days
+    /// 2h 52m 48s"); anything else as humantime writes it.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_duration(*d).to_string())
+        s.serialize_str(&format(*d))
+    }
+
+    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than rust-version
+    pub fn format(d: Duration) -> String {
+        let secs = d.as_secs();
+        if d.subsec_nanos() != 0 || secs == 0 {
+            return humantime::format_duration(d).to_string();
+        }
+        for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+            if secs % n == 0 {
+                return format!("{}{unit}", secs / n);
+            }
+        }
+        format!("{secs}s")
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -313,6 +329,23 @@ mod duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_print_in_one_unit_and_read_back() {
+        for (d, text) in [
+            (90 * 86_400, "90d"),
+            (7200, "2h"),
+            (300, "5m"),
+            (90, "90s"),
+            (0, "0s"),
+        ] {
+            assert_eq!(duration::format(Duration::from_secs(d)), text);
+            assert_eq!(
+                humantime::parse_duration(text).unwrap(),
+                Duration::from_secs(d)
+            );
+        }
+    }
 
     #[test]
     fn redaction_hides_secrets() {

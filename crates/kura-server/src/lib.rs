@@ -15,7 +15,7 @@ pub mod limits;
 pub mod listen;
 pub mod maintenance;
 pub mod metrics;
-pub mod names;
+pub use kura_proto::names;
 pub mod netguard;
 pub mod ops;
 pub mod passwords;

@@ -1,0 +1,139 @@
+//! Parsers of untrusted input that need nothing but the bytes: names and repository paths
+//! from URLs, the `Authorization` header, the `Git-Protocol` header. Pure and small, so that
+//! they can be fuzzed on their own (`crates/kura-fuzz`). No I/O, no HTTP types.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod names;
+
+use base64::Engine;
+
+/// What an `Authorization` header offers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    None,
+    Password { user: String, secret: String },
+    Token(String),
+}
+
+/// The header is not Basic or Bearer as they are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Malformed;
+
+/// Parses an `Authorization` header value. Basic with an empty password is how git asks for
+/// the challenge (the user name is in the remote URL): it offers nothing. A Basic password
+/// that starts with `token_prefix` is a token.
+pub fn authorization(value: Option<&[u8]>, token_prefix: &str) -> Result<Credentials, Malformed> {
+    let Some(value) = value else {
+        return Ok(Credentials::None);
+    };
+    let value = std::str::from_utf8(value).map_err(|_| Malformed)?;
+    let (scheme, rest) = value.split_once(' ').ok_or(Malformed)?;
+    if scheme.eq_ignore_ascii_case("basic") {
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(rest.trim())
+            .map_err(|_| Malformed)?;
+        let raw = String::from_utf8(raw).map_err(|_| Malformed)?;
+        let (user, secret) = raw.split_once(':').ok_or(Malformed)?;
+        if secret.is_empty() {
+            return Ok(Credentials::None);
+        }
+        if secret.starts_with(token_prefix) {
+            return Ok(Credentials::Token(secret.to_string()));
+        }
+        Ok(Credentials::Password {
+            user: user.to_string(),
+            secret: secret.to_string(),
+        })
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        let t = rest.trim();
+        if t.is_empty() {
+            return Err(Malformed);
+        }
+        Ok(Credentials::Token(t.to_string()))
+    } else {
+        Err(Malformed)
+    }
+}
+
+/// A `Git-Protocol` header reaches git only when it is a `:`-separated list of `key[=value]`
+/// made of safe characters, at most 256 bytes. `None`: refuse it.
+pub fn git_protocol(value: &[u8]) -> Option<&str> {
+    let s = std::str::from_utf8(value).ok()?;
+    let safe = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    let ok = s.len() <= 256
+        && s.split(':').all(|item| match item.split_once('=') {
+            Some((k, v)) => safe(k) && safe(v),
+            None => safe(item),
+        });
+    ok.then_some(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn basic(s: &str) -> Vec<u8> {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(s)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn authorization_headers() {
+        let a = |v: &[u8]| authorization(Some(v), "kura_");
+        assert_eq!(authorization(None, "kura_"), Ok(Credentials::None));
+        assert_eq!(
+            a(&basic("alice:")),
+            Ok(Credentials::None),
+            "asks for the challenge"
+        );
+        assert_eq!(
+            a(&basic("alice:kura_x")),
+            Ok(Credentials::Token("kura_x".into()))
+        );
+        assert_eq!(
+            a(&basic("alice:pw:with:colons")),
+            Ok(Credentials::Password {
+                user: "alice".into(),
+                secret: "pw:with:colons".into()
+            })
+        );
+        assert_eq!(
+            a(b"bearer  kura_t "),
+            Ok(Credentials::Token("kura_t".into()))
+        );
+        for bad in [
+            &b"Basic"[..],
+            b"Basic !!!",
+            b"Digest x",
+            b"Bearer ",
+            b"Basic \xff",
+            &basic("nocolon"),
+        ] {
+            assert_eq!(a(bad), Err(Malformed), "{:?}", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn git_protocol_is_validated() {
+        assert_eq!(git_protocol(b"version=2"), Some("version=2"));
+        assert!(git_protocol(b"version=2:object-format=sha1").is_some());
+        for bad in [
+            "version=2;rm -rf",
+            "version=2\tx",
+            "a==b",
+            "version=",
+            ":",
+            "",
+        ] {
+            assert_eq!(git_protocol(bad.as_bytes()), None, "{bad}");
+        }
+        assert_eq!(git_protocol("v=1".repeat(100).as_bytes()), None, "too long");
+    }
+}
