@@ -83,7 +83,9 @@ both! {
             let bob = bob.clone();
             s.spawn(move || {
                 std::thread::sleep(std::time::Duration::from_millis(200));
+                let t = std::time::Instant::now();
                 let out = k2.git(&k2.work, &["clone", "-q", &k2.url_auth("bob", &bob, "bob/app.git"), "bystander"]);
+                println!("abuse: bystander clone during the password burst: {:.2} s", t.elapsed().as_secs_f64());
                 *clone_ok.lock().unwrap_or_else(|p| p.into_inner()) = Some(out.ok());
             });
             burst(&k, 150, |t| {
@@ -190,13 +192,18 @@ both! {
         let running = git_children(k.pid());
         assert!(running <= 3, "{running} git children for one repository (limit 3)");
         // another repository is served while the stalls last
+        let t = std::time::Instant::now();
         k.git(&k.work, &["clone", "-q", &k.url_auth("alice", &alice, "alice/app.git"), "bystander"]).assert_ok();
+        println!("abuse: bystander clone during 40 stalled clones: {:.2} s", t.elapsed().as_secs_f64());
         // the idle timeout ends the stalled children
         wait_until(std::time::Duration::from_secs(20), "the stalled git children killed", || git_children(k.pid()) == 0);
         assert_contains(&k.logs(), "git request stopped", "the log says why");
         drop(conns);
         let r = k.req("GET", "/alice/pub.git/info/refs?service=git-upload-pack").send();
         assert_eq!(r.status, 200, "served again: {}", r.describe());
+        let peak_mb = rss_kb_peak(k.pid()) / 1024;
+        println!("abuse: 40 stalled clones: Kura peak RSS {peak_mb} MB");
+        assert!(peak_mb < 200, "Kura's peak RSS {peak_mb} MB under 40 stalled clones");
     }
 
     /// A writer who sends two bytes and waits no longer blocks every other push to the
@@ -253,6 +260,9 @@ both! {
         }
         assert_eq!(k.get("/healthz").status, 200, "served again");
         assert_contains(&k.logs(), "open-files limit", "the start-up log names the open-files limit");
+        let peak_mb = rss_kb_peak(k.pid()) / 1024;
+        println!("abuse: connections full: Kura peak RSS {peak_mb} MB");
+        assert!(peak_mb < 200, "Kura's peak RSS {peak_mb} MB with its connections full");
         // an idle keep-alive connection is closed as well
         let mut idle = connect();
         std::thread::sleep(std::time::Duration::from_millis(3500));
@@ -263,5 +273,49 @@ both! {
             answer.as_ref().map_or(true, |a| !a.contains("200 OK")),
             "an idle connection was kept past the timeout: {answer:?}"
         );
+    }
+}
+
+both! {
+    /// A pusher who goes away in the middle of the pack leaves no git process, no quarantine
+    /// and no push-log note behind, and the repository as it was.
+    fn client_gone_mid_push_leaves_nothing_behind(b: Backend) {
+        use std::io::Write;
+        let k = Kura::start(b);
+        let tok = k.user_with_token("alice");
+        k.cli_ok(&["repo", "create", "alice/app"]);
+        let url = k.url_auth("alice", &tok, "alice/app.git");
+        let dir = k.init_repo("w", &url);
+        let c1 = k.commit(&dir, "a.txt", "1\n", "one");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        let mut s = std::net::TcpStream::connect(k.addr()).expect("connect");
+        let cmdline = format!("{c1} {} refs/heads/main\0report-status side-band-64k\n", "1".repeat(40));
+        let mut body = format!("{:04x}{cmdline}0000", cmdline.len() + 4).into_bytes();
+        body.extend_from_slice(b"PACK\0\0\0\x02\0\0\0\x05");
+        body.extend(std::iter::repeat_n(0x78u8, 4000));
+        let head = format!(
+            "POST /alice/app.git/git-receive-pack HTTP/1.1\r\nHost: kura\r\nAuthorization: Basic {}\r\n\
+             Content-Type: application/x-git-receive-pack-request\r\nContent-Length: 10000000\r\n\r\n",
+            base64(format!("alice:{tok}").as_bytes())
+        );
+        s.write_all(head.as_bytes()).expect("send head");
+        s.write_all(&body).expect("send part of the pack");
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        drop(s);
+        wait_until(std::time::Duration::from_secs(15), "no git child left", || git_children(k.pid()) == 0);
+        let leftovers = |dir: &std::path::Path| -> Vec<String> {
+            tree_snapshot(dir, &[])
+                .into_iter()
+                .map(|(p, _)| p.display().to_string())
+                .filter(|p| p.contains("tmp_objdir") || p.contains("/tmp/push-") || p.contains("incoming-"))
+                .collect()
+        };
+        wait_until(std::time::Duration::from_secs(10), "no quarantine or note left", || {
+            leftovers(&k.data_dir).is_empty()
+        });
+        assert_eq!(k.remote_ref(&url, "refs/heads/main").as_deref(), Some(c1.as_str()));
+        let c2 = k.commit(&dir, "a.txt", "2\n", "two");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        assert_eq!(k.remote_ref(&url, "refs/heads/main").as_deref(), Some(c2.as_str()));
     }
 }

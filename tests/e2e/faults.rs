@@ -146,3 +146,158 @@ fn disk_full_on_the_data_path() {
     );
     k.stop_sigterm();
 }
+
+/// A PostgreSQL server of the test's own (initdb as user postgres on a free port), so that
+/// restarting it disturbs no other test.
+struct OwnPostgres {
+    dir: PathBuf,
+    port: u16,
+    bin: PathBuf,
+}
+
+impl OwnPostgres {
+    fn start() -> OwnPostgres {
+        let base = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL's binaries under /usr/lib/postgresql (Debian's postgresql package)")
+            .flatten()
+            .map(|e| e.path().join("bin"))
+            .find(|p| p.join("initdb").exists())
+            .expect("initdb under /usr/lib/postgresql/*/bin");
+        let dir = std::env::temp_dir().join(format!(
+            "kura-own-pg-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("pg dir");
+        cmd("chown", &["postgres:postgres", &dir.display().to_string()])
+            .run()
+            .assert_ok();
+        let pg = OwnPostgres {
+            dir,
+            port: free_port(),
+            bin: base,
+        };
+        pg.as_postgres(&[
+            &pg.tool("initdb"),
+            "-D",
+            &pg.data(),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "--no-sync",
+        ])
+        .assert_ok();
+        pg.ctl("start");
+        pg
+    }
+    fn tool(&self, name: &str) -> String {
+        self.bin.join(name).display().to_string()
+    }
+    fn data(&self) -> String {
+        self.dir.join("data").display().to_string()
+    }
+    fn as_postgres(&self, args: &[&str]) -> Out {
+        let mut a = vec!["-u", "postgres", "--"];
+        a.extend_from_slice(args);
+        cmd("runuser", &a).run()
+    }
+    fn ctl(&self, action: &str) {
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.display()
+        );
+        let log = self.dir.join("log").display().to_string();
+        self.as_postgres(&[
+            &self.tool("pg_ctl"),
+            "-D",
+            &self.data(),
+            "-l",
+            &log,
+            "-o",
+            &opts,
+            "-w",
+            "-m",
+            "fast",
+            action,
+        ])
+        .assert_ok();
+    }
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = self.as_postgres(&[
+            &self.tool("pg_ctl"),
+            "-D",
+            &self.data(),
+            "-m",
+            "immediate",
+            "stop",
+        ]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The database goes away under load for longer than Kura waits for a connection: requests
+/// fail with a clear 503 meanwhile, and once it is back Kura serves again without a restart.
+#[test]
+fn database_restart_under_load() {
+    let pg = OwnPostgres::start();
+    let k = Kura::builder(Backend::Sqlite)
+        .env("KURA_DATABASE_URL", &pg.url())
+        .start();
+    let tok = k.user_with_token("alice");
+    k.cli_ok(&["repo", "create", "alice/app"]);
+    let url = k.url_auth("alice", &tok, "alice/app.git");
+    let dir = k.init_repo("w", &url);
+    k.commit(&dir, "a.txt", "1\n", "one");
+    k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let seen = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let r = k.req("GET", "/api/v1/repos/alice/app").bearer(&tok).send();
+                seen.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((r.status, r.text()));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        pg.ctl("stop");
+        // longer than Kura waits for a connection (5 s): requests must fail, not hang
+        std::thread::sleep(Duration::from_secs(8));
+        pg.ctl("start");
+        std::thread::sleep(Duration::from_secs(2));
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let seen = seen.into_inner().unwrap_or_else(|p| p.into_inner());
+    let failed: Vec<_> = seen.iter().filter(|(st, _)| *st != 200).collect();
+    assert!(
+        !failed.is_empty(),
+        "no request failed while the database was down?"
+    );
+    for (st, text) in &failed {
+        assert_eq!(
+            *st, 503,
+            "a clear 503 while the database is down, got {st}: {text}"
+        );
+        assert!(
+            text.contains("database"),
+            "the answer says what is wrong: {text}"
+        );
+    }
+    assert_eq!(
+        seen.last().map(|(st, _)| *st),
+        Some(200),
+        "served again after the restart"
+    );
+    let c = k.clone_repo(&url, "after");
+    assert!(c.join("a.txt").exists());
+}

@@ -70,3 +70,16 @@ fn the_data_folder_is_private() {
     assert_eq!(mode(&k.data_dir), 0o700, "data folder");
     assert_eq!(mode(&k.data_dir.join("kura.db")), 0o600, "database file");
 }
+
+both! {
+    /// The CLI prints clone URLs with the address the server really listens on, even when it
+    /// runs without the server's `--listen` (here: the server was given port 0).
+    fn printed_clone_urls_reach_the_server(b: Backend) {
+        let k = Kura::start(b);
+        k.add_user("alice", "alice-pw-123");
+        let out = k.cli_ok(&["repo", "create", "alice/app"]);
+        let printed = out.lines().find(|l| l.starts_with("http")).expect("a clone URL").trim().to_string();
+        assert_eq!(printed, k.url("alice/app.git"), "{out}");
+        k.git(&k.work, &["ls-remote", &printed.replace("http://", "http://alice:alice-pw-123@")]).assert_ok();
+    }
+}

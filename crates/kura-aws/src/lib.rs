@@ -34,19 +34,9 @@ pub async fn credential_helper(
     if operation != "get" {
         return Ok(String::new());
     }
-    let mut host = None;
-    let mut path = None;
-    for line in input.lines() {
-        if line.is_empty() {
-            break;
-        }
-        match line.split_once('=') {
-            Some(("host", v)) => host = Some(v.to_string()),
-            Some(("path", v)) => path = Some(v.to_string()),
-            _ => {}
-        }
-    }
-    let host = host.unwrap_or_default();
+    let query = kura_proto::credential_query(input);
+    let path = query.path;
+    let host = query.host.unwrap_or_default();
     // Without credential.UseHttpPath git sends no path; CodeCommit needs it in the signature.
     let Some(path) = path else {
         return Err(AwsError::Api(

@@ -85,7 +85,9 @@ impl Db {
         let sqlite = backend == Backend::Sqlite;
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 10 })
-            .acquire_timeout(std::time::Duration::from_secs(15))
+            // Short: an interactive request that cannot get a connection should fail clearly
+            // (503) rather than hang; a database back within this is simply waited for.
+            .acquire_timeout(std::time::Duration::from_secs(5))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if sqlite {

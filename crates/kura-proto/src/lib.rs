@@ -1,9 +1,59 @@
 //! Parsers of untrusted input that need nothing but the bytes: names and repository paths
-//! from URLs, the `Authorization` header, the `Git-Protocol` header. Pure and small, so that
+//! from URLs, the `Authorization` header, the `Git-Protocol` header, git's credential-helper
+//! queries, configuration values (networks, durations). Pure and small, so that
 //! they can be fuzzed on their own (`crates/kura-fuzz`). No I/O, no HTTP types.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod names;
+
+/// What git asks a credential helper: the `key=value` lines up to the first blank line.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CredentialQuery {
+    pub protocol: Option<String>,
+    pub host: Option<String>,
+    pub path: Option<String>,
+}
+
+pub fn credential_query(input: &str) -> CredentialQuery {
+    let mut q = CredentialQuery::default();
+    for line in input.lines() {
+        if line.is_empty() {
+            break;
+        }
+        match line.split_once('=') {
+            Some(("protocol", v)) => q.protocol = Some(v.to_string()),
+            Some(("host", v)) => q.host = Some(v.to_string()),
+            Some(("path", v)) => q.path = Some(v.to_string()),
+            _ => {}
+        }
+    }
+    q
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address, from the configuration.
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is not a network: write it as 10.0.0.0/8 or 10.1.2.3"))
+}
+
+/// A duration as the configuration prints it: whole days, hours or minutes in one unit
+/// (`90d`, not "2months 29days 2h 52m 48s"); anything else as humantime writes it. Reads back
+/// with `humantime::parse_duration`.
+#[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than rust-version
+pub fn format_duration(d: std::time::Duration) -> String {
+    let secs = d.as_secs();
+    if d.subsec_nanos() != 0 || secs == 0 {
+        return humantime::format_duration(d).to_string();
+    }
+    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
+        if secs % n == 0 {
+            return format!("{}{unit}", secs / n);
+        }
+    }
+    format!("{secs}s")
+}
 
 use base64::Engine;
 
@@ -118,6 +168,18 @@ mod tests {
         ] {
             assert_eq!(a(bad), Err(Malformed), "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn credential_queries() {
+        let q = credential_query("protocol=https\nhost=git-codecommit.us-east-1.amazonaws.com\npath=v1/repos/app\n\nhost=ignored\n");
+        assert_eq!(
+            q.host.as_deref(),
+            Some("git-codecommit.us-east-1.amazonaws.com")
+        );
+        assert_eq!(q.path.as_deref(), Some("v1/repos/app"));
+        assert_eq!(q.protocol.as_deref(), Some("https"));
+        assert_eq!(credential_query("garbage\n"), CredentialQuery::default());
     }
 
     #[test]

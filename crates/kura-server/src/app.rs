@@ -172,6 +172,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
             )
         })?;
     let addr = listener.local_addr()?;
+    state.config.note_listening(addr);
     let grace = state.config.shutdown_grace;
     let mut hook_addr = addr;
     if hook_addr.ip().is_unspecified() {

@@ -7,6 +7,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Deserializer, Serialize};
 
+/// In the data folder: the address `kura serve` listens on.
+const LISTENING_FILE: &str = "listening";
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
@@ -207,11 +210,38 @@ impl Config {
         }
     }
 
-    /// The base URL printed in clone URLs.
+    /// The base URL printed in clone URLs: `public_url`, else the address the server last
+    /// listened on (it notes it in the data folder: the CLI may run without the server's
+    /// `--listen` or environment), else `listen`. An unspecified address (`0.0.0.0`) becomes
+    /// the machine's host name.
     pub fn public_url(&self, bound: Option<&str>) -> String {
-        match &self.public_url {
-            Some(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
-            _ => format!("http://{}", bound.unwrap_or(&self.listen)),
+        if let Some(u) = self.public_url.as_deref().filter(|u| !u.is_empty()) {
+            return u.trim_end_matches('/').to_string();
+        }
+        let noted = std::fs::read_to_string(self.data_dir.join(LISTENING_FILE)).ok();
+        let addr = bound
+            .map(str::to_string)
+            .or_else(|| {
+                noted
+                    .map(|n| n.trim().to_string())
+                    .filter(|n| !n.is_empty())
+            })
+            .unwrap_or_else(|| self.listen.clone());
+        match addr.parse::<std::net::SocketAddr>() {
+            Ok(a) if a.ip().is_unspecified() => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "localhost".into());
+                format!("http://{host}:{}", a.port())
+            }
+            _ => format!("http://{addr}"),
+        }
+    }
+
+    /// Notes the address the server listens on, for `public_url` in the CLI.
+    pub fn note_listening(&self, addr: std::net::SocketAddr) {
+        if let Err(e) = std::fs::write(self.data_dir.join(LISTENING_FILE), format!("{addr}\n")) {
+            tracing::warn!(error = %e, "cannot note the listening address in the data folder");
         }
     }
 
@@ -229,13 +259,7 @@ impl Config {
     }
 }
 
-/// A CIDR (`10.0.0.0/8`) or a single address.
-pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
-    let s = s.trim();
-    s.parse::<ipnet::IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{s:?} is not a network: write it as 10.0.0.0/8 or 10.1.2.3"))
-}
+pub use kura_proto::parse_net;
 
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -291,24 +315,8 @@ mod duration {
     use serde::{Deserialize, Deserializer, Serializer};
     use std::time::Duration;
 
-    /// Whole days, hours or minutes in one unit (`90d`, not humantime's "2months 29days
-    /// 2h 52m 48s"); anything else as humantime writes it.
     pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(*d))
-    }
-
-    #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than rust-version
-    pub fn format(d: Duration) -> String {
-        let secs = d.as_secs();
-        if d.subsec_nanos() != 0 || secs == 0 {
-            return humantime::format_duration(d).to_string();
-        }
-        for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-            if secs % n == 0 {
-                return format!("{}{unit}", secs / n);
-            }
-        }
-        format!("{secs}s")
+        s.serialize_str(&kura_proto::format_duration(*d))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
@@ -339,7 +347,7 @@ mod tests {
             (90, "90s"),
             (0, "0s"),
         ] {
-            assert_eq!(duration::format(Duration::from_secs(d)), text);
+            assert_eq!(kura_proto::format_duration(Duration::from_secs(d)), text);
             assert_eq!(
                 humantime::parse_duration(text).unwrap(),
                 Duration::from_secs(d)
