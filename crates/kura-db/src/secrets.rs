@@ -2,7 +2,7 @@
 //! synchronous: async callers run them in `spawn_blocking`.
 
 use argon2::password_hash::rand_core::OsRng;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use argon2::Argon2;
 use rand::distributions::{Alphanumeric, DistString};
 use sha2::{Digest, Sha256};
@@ -64,15 +64,6 @@ pub fn verify_password_in(hash: &str, password: &str, memory: &mut ArgonMemory) 
     computed.is_ok() && argon2::password_hash::Output::new(&out).is_ok_and(|o| o == expected)
 }
 
-pub fn verify_password(hash: &str, password: &str) -> bool {
-    match PasswordHash::new(hash) {
-        Ok(parsed) => Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok(),
-        Err(_) => false,
-    }
-}
-
 #[cfg(test)]
 mod pooled_tests {
     use super::*;
@@ -85,7 +76,6 @@ mod pooled_tests {
             assert!(verify_password_in(&hash, "correct horse", &mut mem));
             assert!(!verify_password_in(&hash, "correct horsE", &mut mem));
         }
-        assert!(verify_password(&hash, "correct horse"));
         assert!(!verify_password_in("not a hash", "x", &mut mem));
         // other parameters (an older hash) work with the same memory
         let params = argon2::Params::new(8192, 1, 1, None).unwrap();
@@ -125,9 +115,10 @@ mod tests {
     fn passwords_verify_and_use_argon2id_params() {
         let h = hash_password("correct horse");
         assert!(h.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{h}");
-        assert!(verify_password(&h, "correct horse"));
-        assert!(!verify_password(&h, "wrong"));
-        assert!(!verify_password("not a hash", "x"));
+        let mut mem = ArgonMemory::default();
+        assert!(verify_password_in(&h, "correct horse", &mut mem));
+        assert!(!verify_password_in(&h, "wrong", &mut mem));
+        assert!(!verify_password_in("not a hash", "x", &mut mem));
     }
 
     #[test]

@@ -77,15 +77,13 @@ impl std::fmt::Display for RepoPath {
 /// Splits `NS/NAME` (a trailing `.git` is accepted and dropped) and validates both parts.
 pub fn split_full(full: &str) -> Result<(String, String), String> {
     let full = full.trim().trim_matches('/');
-    let full = full.strip_suffix(".git").unwrap_or(full);
     let Some((ns, name)) = full.split_once('/') else {
         return Err(format!(
             "{full:?} is not a repository name: write it as NAMESPACE/NAME, e.g. team/app"
         ));
     };
-    validate("namespace", ns)?;
-    validate("repository", name)?;
-    Ok((ns.to_string(), name.to_string()))
+    let p = RepoPath::new(ns, name)?;
+    Ok((p.namespace, p.name))
 }
 
 #[cfg(test)]
@@ -141,5 +139,6 @@ mod tests {
         assert!(split_full("app").is_err());
         assert!(split_full("a/b/c").is_err());
         assert!(split_full("../etc").is_err());
+        assert_eq!(split_full("team/App.GIT").unwrap().1, "App");
     }
 }

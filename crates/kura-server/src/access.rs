@@ -133,13 +133,22 @@ pub async fn repo(
     caller: &Caller,
     path: &RepoPath,
 ) -> Result<RepoAccess, Denied> {
-    let hidden = || Denied::Hidden {
-        anonymous: caller.actor().is_none(),
-        repo: path.to_string(),
-    };
     let Some(repo) = ops.find_repo(path).await? else {
-        return Err(hidden());
+        return Err(Denied::Hidden {
+            anonymous: caller.actor().is_none(),
+            repo: path.to_string(),
+        });
     };
+    on(ops, anonymous_read, caller, repo).await
+}
+
+/// The caller's access to a repository already looked up (listings).
+pub async fn on(
+    ops: &Ops,
+    anonymous_read: bool,
+    caller: &Caller,
+    repo: Repo,
+) -> Result<RepoAccess, Denied> {
     let mut facts = Facts {
         public: repo.is_public,
         anonymous_read,
@@ -154,7 +163,12 @@ pub async fn repo(
         facts.granted = s.granted;
         facts.scope = a.scope;
     }
-    let (full_role, role) = decide(facts).ok_or_else(hidden)?;
+    let Some((full_role, role)) = decide(facts) else {
+        return Err(Denied::Hidden {
+            anonymous: caller.actor().is_none(),
+            repo: repo.full_name(),
+        });
+    };
     Ok(RepoAccess {
         repo,
         full_role,
@@ -224,6 +238,31 @@ pub async fn require_namespace_admin(
         Err(Denied::NamespaceAdmin {
             namespace: namespace.to_string(),
         })
+    }
+}
+
+/// Creating a repository in a namespace: admin of it, with a token of scope write or more
+/// (creating only adds).
+pub async fn require_repo_creator(ops: &Ops, actor: &Actor, namespace: &str) -> Result<(), Denied> {
+    let full = ops.namespace_role(&actor.user, namespace).await?;
+    if !actor.user.disabled && full == Some(Role::Admin) && actor.cap(Role::Admin) >= Role::Write {
+        Ok(())
+    } else {
+        Err(Denied::NamespaceAdmin {
+            namespace: namespace.to_string(),
+        })
+    }
+}
+
+/// `/metrics`: a site admin with a token of any scope (monitoring reads).
+pub fn require_metrics_reader(caller: &Caller) -> Result<(), Denied> {
+    match caller.actor() {
+        Some(a) if a.user.is_admin && a.scope.is_some() && !a.user.disabled => Ok(()),
+        Some(_) => Err(Denied::SiteAdmin),
+        None => Err(Denied::SignIn {
+            repo: "/metrics".into(),
+            need: Role::Read,
+        }),
     }
 }
 

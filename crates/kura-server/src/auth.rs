@@ -103,9 +103,10 @@ async fn authenticate(
             tracing::info!(client = %ip, "failed sign-in");
             Err(HttpError::unauthorized(msg).code("bad_credentials"))
         }
-        // Not the caller's fault: their attempt does not count.
+        // Not the caller's fault: this attempt does not count (the earlier ones still do;
+        // clearing them would let a flood that saturates the checks reset its own count).
         Err(Failure::Internal(e)) => {
-            state.throttle.clear(&keys);
+            state.throttle.forgive(&keys);
             Err(e)
         }
     }

@@ -214,18 +214,14 @@ impl Config {
     /// listened on (it notes it in the data folder: the CLI may run without the server's
     /// `--listen` or environment), else `listen`. An unspecified address (`0.0.0.0`) becomes
     /// the machine's host name.
-    pub fn public_url(&self, bound: Option<&str>) -> String {
+    pub fn public_url(&self) -> String {
         if let Some(u) = self.public_url.as_deref().filter(|u| !u.is_empty()) {
             return u.trim_end_matches('/').to_string();
         }
         let noted = std::fs::read_to_string(self.data_dir.join(LISTENING_FILE)).ok();
-        let addr = bound
-            .map(str::to_string)
-            .or_else(|| {
-                noted
-                    .map(|n| n.trim().to_string())
-                    .filter(|n| !n.is_empty())
-            })
+        let addr = noted
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
             .unwrap_or_else(|| self.listen.clone());
         match addr.parse::<std::net::SocketAddr>() {
             Ok(a) if a.ip().is_unspecified() => {

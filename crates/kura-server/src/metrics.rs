@@ -127,18 +127,15 @@ pub async fn track(State(state): State<AppState>, req: Request, next: Next) -> R
 }
 
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, HttpError> {
-    match &caller {
-        Caller::User(a) if a.user.is_admin && a.scope.is_some() && !a.user.disabled => {}
-        Caller::User(_) => {
-            return Err(HttpError::forbidden(
+    if let Err(d) = crate::access::require_metrics_reader(&caller) {
+        return Err(match d {
+            crate::access::Denied::SignIn { .. } => HttpError::unauthorized(
+                "/metrics needs a site admin's token: send Authorization: Bearer kura_... (kura token create admin --scope read)",
+            ),
+            _ => HttpError::forbidden(
                 "/metrics needs a site admin's token (not a password): kura token create admin --scope read",
-            ))
-        }
-        Caller::Anonymous => {
-            return Err(HttpError::unauthorized(
-                "/metrics needs a site admin's token (Authorization: Bearer kura_...)",
-            ))
-        }
+            ),
+        });
     }
     let mut deliveries = Registry::default();
     let lag = Family::<MirrorLabels, Gauge>::default();

@@ -86,6 +86,17 @@ impl Throttle {
         Ok(())
     }
 
+    /// Takes back the attempt just counted on `keys` (it was not the caller's doing: the
+    /// database failed, or every verification slot was busy), leaving earlier ones counted.
+    pub fn forgive(&self, keys: &[Key]) {
+        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        for k in keys {
+            if let Some(times) = map.get_mut(&k.name) {
+                times.pop_back();
+            }
+        }
+    }
+
     /// Forgets the attempts of `keys` (after a successful sign-in).
     pub fn clear(&self, keys: &[Key]) {
         let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -117,6 +128,10 @@ mod tests {
         assert!(wait <= Duration::from_secs(60) && wait >= Duration::from_secs(1));
         // a refused attempt does not count: clearing after a later success is enough
         assert!(t.attempt(&[Key::new("ip:5.6.7.8".into(), 3)]).is_ok());
+        // forgiving takes back one attempt only
+        t.forgive(&k);
+        assert!(t.attempt(&k).is_ok(), "one slot free again");
+        assert!(t.attempt(&k).is_err(), "the earlier attempts still count");
         t.clear(&k);
         assert!(t.attempt(&k).is_ok());
     }

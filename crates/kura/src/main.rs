@@ -266,7 +266,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
                 repo.full_name(),
                 repo.default_branch
             );
-            println!("{}/{}.git", config.public_url(None), repo.full_name());
+            println!("{}/{}.git", config.public_url(), repo.full_name());
         }
         Command::Repo(RepoCmd::List) => {
             println!(

@@ -167,7 +167,7 @@ impl From<Denied> for ApiError {
                     .code("site_admin_required")
             }
             Denied::NamespaceAdmin { namespace } => HttpError::forbidden(format!(
-                "this needs admin of {namespace} and a token with scope admin"
+                "this needs admin of {namespace} and a token with scope admin (scope write is enough to create repositories there); ask an admin of {namespace}"
             ))
             .code("namespace_admin_required"),
             Denied::Failed(e) => e.into(),

@@ -46,15 +46,8 @@ pub async fn list(
     let caller = Caller::User(a);
     let mut out = Vec::new();
     for r in s.ops.list_repos().await? {
-        let path = RepoPath {
-            namespace: r.namespace.clone(),
-            name: r.name.clone(),
-        };
-        if access::repo(&s.ops, s.config.allow_anonymous_read, &caller, &path)
-            .await
-            .is_ok()
-        {
-            out.push(view(&base, &r));
+        if let Ok(acc) = access::on(&s.ops, s.config.allow_anonymous_read, &caller, r).await {
+            out.push(view(&base, &acc.repo));
         }
     }
     Ok(Json(out))
@@ -76,17 +69,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewRepo>,
 ) -> ApiResult<Response> {
     let path = repo_path(&body.namespace, &body.name)?;
-    // Creating needs admin of the namespace; a write token suffices (it only adds).
-    let full = s.ops.namespace_role(&a.user, &path.namespace).await?;
-    if a.user.disabled || full != Some(Role::Admin) || a.scope < Some(Role::Write) {
-        return Err(ApiError(
-            HttpError::forbidden(format!(
-                "creating repositories in {} needs admin in that namespace and a token with scope write or admin",
-                path.namespace
-            ))
-            .code("namespace_admin_required"),
-        ));
-    }
+    access::require_repo_creator(&s.ops, &a, &path.namespace).await?;
     let repo = s
         .ops
         .create_repo(&path, body.public, body.default_branch.as_deref())
