@@ -10,6 +10,7 @@ mod model;
 mod protections;
 mod pushes;
 mod repos;
+mod sessions;
 pub mod secrets;
 mod tokens;
 mod users;
@@ -19,6 +20,7 @@ pub use maintenance::MaintenanceStatus;
 pub use mirrors::{Mirror, NewMirror};
 pub use pushes::{Push, PushedRef};
 pub use repos::NewRepo;
+pub use sessions::WebSession;
 
 pub use model::{Namespace, NamespaceKind, Protection, Repo, Role, Token, User};
 

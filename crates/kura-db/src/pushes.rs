@@ -117,3 +117,14 @@ impl Db {
         Ok(r.rows_affected())
     }
 }
+
+impl Db {
+    /// The time of the latest push of every repository that has one (for listings).
+    pub async fn last_push_times(&self) -> Result<std::collections::HashMap<i64, i64>> {
+        let rows: Vec<(i64, i64)> =
+            sqlx::query_as("SELECT repo_id, MAX(created_at) FROM pushes GROUP BY repo_id")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().collect())
+    }
+}

@@ -9,7 +9,7 @@ use crate::{conflict, now, Db, Result};
 const USER_COLS: &str = "id, namespace_id, name, password_hash, is_admin, disabled, created_at";
 
 /// A row with the columns of `USER_COLS`.
-fn user(row: &AnyRow) -> Result<User> {
+pub(crate) fn user(row: &AnyRow) -> Result<User> {
     Ok(User {
         id: row.try_get("id")?,
         namespace_id: row.try_get("namespace_id")?,

@@ -110,9 +110,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::post_receive::routes())
         .route("/metrics", get(crate::metrics::metrics))
         .nest("/api/v1", crate::api::routes())
+        .merge(crate::web::routes())
         .fallback(|| async {
             HttpError::not_found(
-                "not found: Kura serves git at /NAMESPACE/REPOSITORY.git and its API under /api/v1",
+                "not found: Kura serves its pages at /, git at /NAMESPACE/REPOSITORY.git and its API under /api/v1",
             )
         })
         .layer(axum::middleware::from_fn_with_state(

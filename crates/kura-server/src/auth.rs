@@ -57,7 +57,12 @@ async fn authenticate(
     headers: &HeaderMap,
     ip: IpAddr,
 ) -> Result<Caller, HttpError> {
-    let creds = credentials(headers)?;
+    check(state, credentials(headers)?, ip).await
+}
+
+/// Checks credentials with the throttle and the disabled check (the sign-in page uses this
+/// too, so a browser sign-in counts exactly like a git one).
+pub async fn check(state: &AppState, creds: Credentials, ip: IpAddr) -> Result<Caller, HttpError> {
     let c = &state.config;
     // Tokens are too long to guess: count their failures per address only, so that wrong
     // passwords for a user never lock out that user's automation. A user name has a higher

@@ -42,6 +42,9 @@ pub struct Config {
     /// password never matches); `0s`: every sign-in pays a verification.
     #[serde(with = "duration")]
     pub auth_cache_ttl: Duration,
+    /// How long a browser stays signed in to the pages.
+    #[serde(with = "duration")]
+    pub session_ttl: Duration,
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
     pub log_format: LogFormat,
@@ -118,6 +121,7 @@ impl Default for Config {
             auth_concurrency: 0,
             auth_queue_wait: Duration::from_secs(5),
             auth_cache_ttl: Duration::from_secs(300),
+            session_ttl: Duration::from_secs(7 * 24 * 3600),
             auth_failure_window: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
             log_format: LogFormat::Text,

@@ -21,6 +21,7 @@ pub mod ops;
 pub mod passwords;
 pub mod post_receive;
 pub mod throttle;
+pub mod web;
 
 pub use app::{serve, AppState};
 pub use config::{Config, LogFormat, Overrides};

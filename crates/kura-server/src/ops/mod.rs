@@ -10,7 +10,9 @@ mod groups;
 mod maintenance;
 mod mirrors;
 mod pushes;
+mod read;
 mod repos;
+mod sessions;
 mod users;
 
 use kura_db::Db;
@@ -20,6 +22,8 @@ use kura_mirror::Worker;
 pub use error::{ErrorKind, OpsError, Result};
 pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
+pub use read::{ReadError, Reader};
+pub use sessions::NewSession;
 pub use users::verify_password;
 
 #[derive(Clone)]
@@ -27,11 +31,15 @@ pub struct Ops {
     db: Db,
     store: RepoStore,
     worker: Worker,
+    reader: read::SharedReader,
 }
 
 impl Ops {
     pub fn new(db: Db, store: RepoStore, worker: Worker) -> Ops {
-        Ops { db, store, worker }
+        // Reading for the pages is CPU work: a few per core, and a short wait beyond that.
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let reader = std::sync::Arc::new(Reader::new(cores * 2, std::time::Duration::from_secs(10)));
+        Ops { db, store, worker, reader }
     }
 
     pub async fn close(&self) {

@@ -43,3 +43,10 @@ impl Ops {
         Ok(self.db.prune_pushes(before).await?)
     }
 }
+
+impl Ops {
+    /// When each repository was last pushed to (repositories never pushed to are absent).
+    pub async fn last_push_times(&self) -> Result<std::collections::HashMap<i64, i64>> {
+        Ok(self.db.last_push_times().await?)
+    }
+}

@@ -70,12 +70,17 @@ impl Ops {
         let (pw, generated) = password_or_random(password)?;
         let hash = hash(pw.clone()).await?;
         self.db.set_password(user.id, &hash).await?;
+        // A new password signs the user out of every browser.
+        self.db.delete_user_sessions(user.id, None).await?;
         Ok(generated.then_some(pw))
     }
 
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<User> {
         let user = self.user(name).await?;
         self.db.set_disabled(user.id, disabled).await?;
+        if disabled {
+            self.db.delete_user_sessions(user.id, None).await?;
+        }
         Ok(user)
     }
 
