@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock};
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -69,6 +69,7 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/-/static/{file}", get(asset))
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/-/static/favicon.svg") }))
         .merge(repo)
         .layer(axum::middleware::from_fn(frame))
 }
@@ -112,11 +113,13 @@ pub fn page(t: impl askama::Template) -> Response {
 
 static CSS: &str = include_str!("../../../../web/static/kura.css");
 static JS: &str = include_str!("../../../../web/static/kura.js");
+static ICON: &str = include_str!("../../../../web/static/favicon.svg");
 
 async fn asset(Path(file): Path<String>, State(_): State<AppState>) -> Response {
     let (body, ty) = match file.as_str() {
         "kura.css" => (CSS, "text/css; charset=utf-8"),
         "kura.js" => (JS, "text/javascript; charset=utf-8"),
+        "favicon.svg" => (ICON, "image/svg+xml"),
         _ => return (StatusCode::NOT_FOUND, "no such file\n").into_response(),
     };
     (
