@@ -36,6 +36,8 @@ pub struct AppState {
     pub hook_url: Arc<OnceLock<String>>,
     pub dirty: Arc<crate::maintenance::Dirty>,
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What the pages computed per object id.
+    pub pages: Arc<crate::web::PageCache>,
 }
 
 impl AppState {
@@ -65,6 +67,7 @@ impl AppState {
             hook_url: Arc::new(OnceLock::new()),
             dirty: Arc::new(crate::maintenance::Dirty::default()),
             metrics: Arc::new(crate::metrics::Metrics::default()),
+            pages: Arc::new(crate::web::PageCache::default()),
             config: Arc::new(config),
             ops,
         }

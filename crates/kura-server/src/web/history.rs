@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use kura_view::{Diff, DiffLimits, FileStatus, LineKind};
+use std::sync::Arc;
+
+use kura_view::{CommitDetail, Diff, DiffLimits, FileStatus, LineKind};
 use serde::Deserialize;
 
 use super::render::{self, encode_path};
@@ -155,15 +157,25 @@ struct CommitPage {
 pub async fn commit(State(s): State<AppState>, v: Visitor, Path((ns, name, sha)): Path<(String, String, String)>) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "commits").await?;
     let now = kura_db::now();
-    let (rev, detail, diff) = s
+    let cache = s.pages.clone();
+    let repo_id = c.acc.repo.id;
+    let (rev, found) = s
         .ops
         .read(&c.acc.repo, move |r| {
             let rev = r.resolve_rev(&sha)?;
+            let key = format!("commit:{repo_id}:{}", rev.commit);
+            if let Some(hit) = cache.get::<(CommitDetail, Diff)>(&key) {
+                return Ok((rev, hit));
+            }
             let detail = r.commit(&rev.commit)?;
             let diff = r.diff(detail.parents.first().map(String::as_str), &detail.info.id, &diff_limits())?;
-            Ok((rev, detail, diff))
+            let weight = diff.files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines).map(|l| l.text.len() + 48).sum::<usize>() + detail.message.len();
+            let found = Arc::new((detail, diff));
+            cache.put(key, found.clone(), weight);
+            Ok((rev, found))
         })
         .await?;
+    let (detail, diff) = found.as_ref().clone();
     if rev.kind != kura_view::RevKind::Commit || rev.name != detail.info.id {
         // Abbreviated ids and ref names: the canonical, cacheable URL.
         if rev.kind != kura_view::RevKind::Commit || rev.name.len() != 40 {

@@ -2,6 +2,7 @@
 //! little progressive-enhancement JS in `web/static`, both embedded), on the same access
 //! decision as git and the API. Every page works with JavaScript off.
 
+mod cache;
 mod error;
 mod history;
 mod home;
@@ -23,6 +24,7 @@ use axum::Router;
 
 use crate::app::AppState;
 
+pub use cache::PageCache;
 pub use error::WebError;
 pub use session::Visitor;
 

@@ -1,5 +1,6 @@
 //! A repository's code: the summary page, folders, files, raw files and blame.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
@@ -313,16 +314,27 @@ struct TreePage {
 pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): Path<(String, String, String)>) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let now = kura_db::now();
+    let cache = s.pages.clone();
+    let repo_id = c.acc.repo.id;
     let (rev, path, entries) = s
         .ops
         .read(&c.acc.repo, move |r| {
             let (rev, path) = r.resolve(&rest)?;
             let path = path.trim_end_matches('/').to_string();
+            let key = format!("tree:{repo_id}:{}:{path}", rev.commit);
+            if let Some(hit) = cache.get::<Vec<kura_view::TreeEntry>>(&key) {
+                return Ok((rev, path, Some(hit)));
+            }
             match r.kind_at(&rev.commit, &path)? {
                 EntryKind::Dir => {}
                 _ => return Ok((rev, path, None)),
             }
-            let entries = r.tree(&rev.commit, &path, Some(&limits(300, 20_000)))?;
+            let entries = Arc::new(r.tree(&rev.commit, &path, Some(&limits(300, 20_000)))?);
+            // Only complete answers are kept (a walk cut short by its deadline may finish next time).
+            if entries.iter().all(|e| e.last_commit.is_some()) {
+                let weight = entries.iter().map(|e| e.name.len() + e.last_commit.as_ref().map_or(0, |c| c.title.len() + c.author_name.len()) + 200).sum();
+                cache.put(key, entries.clone(), weight);
+            }
             Ok((rev, path, Some(entries)))
         })
         .await?;
@@ -335,7 +347,7 @@ pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         let up = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
         if up.is_empty() { format!("{}/tree/{}", c.head.base, c.head.rev) } else { format!("{}/tree/{}/{}", c.head.base, c.head.rev, encode_path(up)) }
     });
-    let entries = entry_rows(&c.head, &path, entries, now);
+    let entries = entry_rows(&c.head, &path, entries.as_ref().clone(), now);
     Ok(cacheable(&rev, &c.v, page(TreePage { crumbs: crumbs(&c.head, &path), parent, entries, path, chrome: c.v.chrome.clone(), head: c.head })))
 }
 
@@ -415,7 +427,11 @@ pub async fn blob(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
             render::markdown(&text, &LinkBase { repo: &c.head.base, rev: &c.head.rev, dir })
         });
-        ("text", if md.is_some() { Vec::new() } else { render::highlight_lines(&path, &text) }, md)
+        let lines = match md {
+            Some(_) => Vec::new(),
+            None => highlighted(&s, &b.id, &path, &text),
+        };
+        ("text", lines, md)
     };
     Ok(cacheable(&rev, &c.v, page(BlobPage {
         crumbs: crumbs(&c.head, &path),
@@ -431,6 +447,20 @@ pub async fn blob(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         chrome: c.v.chrome.clone(),
         head: c.head,
     })))
+}
+
+/// Highlighted lines of a blob, computed once per blob id and file name (the name picks the
+/// language).
+fn highlighted(s: &AppState, blob_id: &str, path: &str, text: &str) -> Vec<String> {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let key = format!("hl:{blob_id}:{name}");
+    if let Some(hit) = s.pages.get::<Vec<String>>(&key) {
+        return hit.as_ref().clone();
+    }
+    let lines = render::highlight_lines(path, text);
+    let weight = lines.iter().map(|l| l.len() + 24).sum();
+    s.pages.put(key, Arc::new(lines.clone()), weight);
+    lines
 }
 
 #[derive(Deserialize)]
