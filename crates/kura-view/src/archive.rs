@@ -18,8 +18,15 @@ pub(crate) fn archive(
     out: &mut dyn Write,
 ) -> Result<(), ViewError> {
     // Prepended verbatim, as `git archive --prefix`, so it must not escape the extraction dir.
-    if prefix.starts_with('/') || prefix.contains('\0') || prefix.contains('\\') || prefix.split('/').any(|s| s == "..") {
-        return Err(ViewError::Invalid(format!("invalid archive prefix: {:?}", commits::truncate(prefix))));
+    if prefix.starts_with('/')
+        || prefix.contains('\0')
+        || prefix.contains('\\')
+        || prefix.split('/').any(|s| s == "..")
+    {
+        return Err(ViewError::Invalid(format!(
+            "invalid archive prefix: {:?}",
+            commits::truncate(prefix)
+        )));
     }
     let id = commits::parse_id(commit)?;
     let mut buf = Vec::new();
@@ -29,8 +36,12 @@ pub(crate) fn archive(
     let (mut stream, _index) = repo.worktree_stream(tree).map_err(git)?;
     let options = Options {
         format: match format {
-            ArchiveFormat::TarGz => Format::TarGz { compression_level: None },
-            ArchiveFormat::Zip => Format::Zip { compression_level: None },
+            ArchiveFormat::TarGz => Format::TarGz {
+                compression_level: None,
+            },
+            ArchiveFormat::Zip => Format::Zip {
+                compression_level: None,
+            },
         },
         tree_prefix: (!prefix.is_empty()).then(|| prefix.as_bytes().as_bstr().to_owned()),
         modification_time,
@@ -40,7 +51,9 @@ pub(crate) fn archive(
     match format {
         ArchiveFormat::TarGz => gix_archive::write_stream(&mut stream, next, &mut out, options),
         // The zip writer never seeks (it writes data descriptors); gix asks for `Seek` anyway.
-        ArchiveFormat::Zip => gix_archive::write_stream_seek(&mut stream, next, Forward(&mut out), options),
+        ArchiveFormat::Zip => {
+            gix_archive::write_stream_seek(&mut stream, next, Forward(&mut out), options)
+        }
     }
     .map_err(git)?;
     out.flush().map_err(git)
@@ -61,6 +74,9 @@ impl<W: Write> Write for Forward<W> {
 
 impl<W> Seek for Forward<W> {
     fn seek(&mut self, _: SeekFrom) -> std::io::Result<u64> {
-        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "archive output cannot seek"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "archive output cannot seek",
+        ))
     }
 }

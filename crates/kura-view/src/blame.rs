@@ -3,15 +3,15 @@
 
 use std::time::Instant;
 
-use gix::ObjectId;
 use gix::bstr::BStr;
 use gix::objs::tree::EntryKind as Mode;
 use gix::revision::walk::Sorting;
 use gix::traverse::commit::simple::CommitTimeOrder;
+use gix::ObjectId;
 
 use crate::commits::{self, InfoCache};
 use crate::open::git;
-use crate::{BlameHunk, Limits, ViewError, paths, tree};
+use crate::{paths, tree, BlameHunk, Limits, ViewError};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the blame deadline passed")]
@@ -24,7 +24,11 @@ struct Bounded<'a> {
 }
 
 impl gix::objs::Find for Bounded<'_> {
-    fn try_find<'b>(&self, id: &gix::oid, buffer: &'b mut Vec<u8>) -> gix::Result<Option<gix::objs::Data<'b>>> {
+    fn try_find<'b>(
+        &self,
+        id: &gix::oid,
+        buffer: &'b mut Vec<u8>,
+    ) -> gix::Result<Option<gix::objs::Data<'b>>> {
         if Instant::now() >= self.deadline {
             return Err(gix::Error::from_error(Expired));
         }
@@ -38,7 +42,12 @@ impl gix::objs::FindHeader for Bounded<'_> {
     }
 }
 
-pub(crate) fn blame(repo: &gix::Repository, commit: &str, path: &str, limits: &Limits) -> Result<Vec<BlameHunk>, ViewError> {
+pub(crate) fn blame(
+    repo: &gix::Repository,
+    commit: &str,
+    path: &str,
+    limits: &Limits,
+) -> Result<Vec<BlameHunk>, ViewError> {
     let segments = paths::segments(path)?;
     if segments.is_empty() {
         return Err(ViewError::Invalid("blame needs a file path".into()));
@@ -51,7 +60,8 @@ pub(crate) fn blame(repo: &gix::Repository, commit: &str, path: &str, limits: &L
         return Ok(Vec::new());
     }
     let start = commits::parse_id(commit)?;
-    let since = boundary_time(repo, start, limits)?.map(|seconds| gix::date::Time { seconds, offset: 0 });
+    let since =
+        boundary_time(repo, start, limits)?.map(|seconds| gix::date::Time { seconds, offset: 0 });
     let options = gix::blame::Options {
         diff_algorithm: gix::diff::blob::Algorithm::Myers,
         ranges: Default::default(),
@@ -60,16 +70,26 @@ pub(crate) fn blame(repo: &gix::Repository, commit: &str, path: &str, limits: &L
         debug_track_path: false,
     };
     let mut cache = crate::diff::resource_cache(repo)?;
-    let odb = Bounded { objects: &repo.objects, deadline: limits.deadline };
+    let odb = Bounded {
+        objects: &repo.objects,
+        deadline: limits.deadline,
+    };
     let graph = repo.commit_graph_if_enabled().ok().flatten();
-    let outcome = gix::blame::file(odb, gix::blame::Start::Commit(start), graph, &mut cache, BStr::new(path), options)
-        .map_err(|err| {
-            if Instant::now() >= limits.deadline {
-                ViewError::TooLarge("blame took longer than allowed".into())
-            } else {
-                git(err)
-            }
-        })?;
+    let outcome = gix::blame::file(
+        odb,
+        gix::blame::Start::Commit(start),
+        graph,
+        &mut cache,
+        BStr::new(path),
+        options,
+    )
+    .map_err(|err| {
+        if Instant::now() >= limits.deadline {
+            ViewError::TooLarge("blame took longer than allowed".into())
+        } else {
+            git(err)
+        }
+    })?;
 
     let mut infos = InfoCache::default();
     let mut hunks: Vec<BlameHunk> = Vec::new();
@@ -79,18 +99,28 @@ pub(crate) fn blame(repo: &gix::Repository, commit: &str, path: &str, limits: &L
         let start_line = entry.start_in_blamed_file + 1;
         let lines = entry.len.get();
         if let Some(last) = hunks.last_mut() {
-            if last.commit.id == commits::hex(&entry.commit_id) && last.start_line + last.lines == start_line {
+            if last.commit.id == commits::hex(&entry.commit_id)
+                && last.start_line + last.lines == start_line
+            {
                 last.lines += lines;
                 continue;
             }
         }
-        hunks.push(BlameHunk { commit: infos.get(repo, &entry.commit_id)?, start_line, lines });
+        hunks.push(BlameHunk {
+            commit: infos.get(repo, &entry.commit_id)?,
+            start_line,
+            lines,
+        });
     }
     Ok(hunks)
 }
 
 /// The commit time of the `max_commits`-th newest commit, when history is longer than that.
-fn boundary_time(repo: &gix::Repository, start: ObjectId, limits: &Limits) -> Result<Option<i64>, ViewError> {
+fn boundary_time(
+    repo: &gix::Repository,
+    start: ObjectId,
+    limits: &Limits,
+) -> Result<Option<i64>, ViewError> {
     let walk = repo
         .rev_walk([start])
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use gix::bstr::ByteSlice;
 use gix::objs::{CommitRef, Find, Kind};
-use gix::{ObjectId, oid};
+use gix::{oid, ObjectId};
 
 use crate::open::git;
 use crate::{CommitDetail, CommitInfo, ViewError};
@@ -12,9 +12,13 @@ use crate::{CommitDetail, CommitInfo, ViewError};
 /// A 40-character hex id (either case); anything else cannot name an object.
 pub(crate) fn parse_id(hex: &str) -> Result<ObjectId, ViewError> {
     if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(ViewError::Invalid(format!("not an object id: {:?}", truncate(hex))));
+        return Err(ViewError::Invalid(format!(
+            "not an object id: {:?}",
+            truncate(hex)
+        )));
     }
-    ObjectId::from_hex(hex.as_bytes()).map_err(|_| ViewError::Invalid(format!("not an object id: {hex:?}")))
+    ObjectId::from_hex(hex.as_bytes())
+        .map_err(|_| ViewError::Invalid(format!("not an object id: {hex:?}")))
 }
 
 pub(crate) fn hex(id: &oid) -> String {
@@ -30,7 +34,11 @@ pub(crate) fn truncate(s: &str) -> &str {
 }
 
 /// Reads and parses commit `id`; `NotFound` when it is missing or not a commit.
-pub(crate) fn read<'b>(repo: &gix::Repository, id: &oid, buf: &'b mut Vec<u8>) -> Result<CommitRef<'b>, ViewError> {
+pub(crate) fn read<'b>(
+    repo: &gix::Repository,
+    id: &oid,
+    buf: &'b mut Vec<u8>,
+) -> Result<CommitRef<'b>, ViewError> {
     let data = repo
         .objects
         .try_find(id, buf)
@@ -57,7 +65,11 @@ pub(crate) fn info_from(id: &oid, commit: &CommitRef<'_>) -> CommitInfo {
     let (author_name, author_email, author_time) = match commit.author() {
         Ok(sig) => {
             let sig = sig.trim();
-            (sig.name.to_str_lossy().into_owned(), sig.email.to_str_lossy().into_owned(), sig.seconds())
+            (
+                sig.name.to_str_lossy().into_owned(),
+                sig.email.to_str_lossy().into_owned(),
+                sig.seconds(),
+            )
         }
         Err(_) => (String::new(), String::new(), 0),
     };
@@ -92,7 +104,11 @@ pub(crate) fn info(repo: &gix::Repository, id: &oid) -> Result<CommitInfo, ViewE
 pub(crate) struct InfoCache(HashMap<ObjectId, CommitInfo>);
 
 impl InfoCache {
-    pub(crate) fn get(&mut self, repo: &gix::Repository, id: &oid) -> Result<CommitInfo, ViewError> {
+    pub(crate) fn get(
+        &mut self,
+        repo: &gix::Repository,
+        id: &oid,
+    ) -> Result<CommitInfo, ViewError> {
         if let Some(info) = self.0.get(id) {
             return Ok(info.clone());
         }
@@ -108,7 +124,10 @@ pub(crate) fn detail(repo: &gix::Repository, id: &oid) -> Result<CommitDetail, V
     let (committer_name, committer_email) = match commit.committer() {
         Ok(sig) => {
             let sig = sig.trim();
-            (sig.name.to_str_lossy().into_owned(), sig.email.to_str_lossy().into_owned())
+            (
+                sig.name.to_str_lossy().into_owned(),
+                sig.email.to_str_lossy().into_owned(),
+            )
         }
         Err(_) => (String::new(), String::new()),
     };
@@ -139,11 +158,19 @@ impl<'r> Graph<'r> {
     pub(crate) fn new(repo: &'r gix::Repository) -> Self {
         // A broken commit-graph only costs speed: fall back to the objects.
         let graph = repo.commit_graph_if_enabled().ok().flatten();
-        Graph { repo, graph, buf: Vec::new() }
+        Graph {
+            repo,
+            graph,
+            buf: Vec::new(),
+        }
     }
 
     pub(crate) fn get(&mut self, id: &oid) -> Result<Lite, ViewError> {
-        if let Some((graph, commit)) = self.graph.as_ref().and_then(|g| Some((g, g.commit_by_id(id)?))) {
+        if let Some((graph, commit)) = self
+            .graph
+            .as_ref()
+            .and_then(|g| Some((g, g.commit_by_id(id)?)))
+        {
             let parents = commit
                 .iter_parents()
                 .map(|pos| pos.map(|pos| graph.id_at(pos).to_owned()))

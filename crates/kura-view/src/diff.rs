@@ -3,12 +3,12 @@
 use std::ops::ControlFlow;
 use std::time::Instant;
 
-use gix::ObjectId;
 use gix::bstr::ByteSlice;
-use gix::diff::blob::{Algorithm, InternedInput, sources::byte_lines};
+use gix::diff::blob::{sources::byte_lines, Algorithm, InternedInput};
 use gix::diff::tree_with_rewrites::{ChangeRef, Options};
 use gix::objs::tree::EntryKind as Mode;
 use gix::objs::{Find, Kind, TreeRefIter};
+use gix::ObjectId;
 
 use crate::commits;
 use crate::open::git;
@@ -21,14 +21,24 @@ const CONTEXT: u32 = 3;
 /// A blob-diff platform for rename similarity (and blame). Attributes come from an empty
 /// index: nothing is read from the trees' `.gitattributes` and no text conversion runs,
 /// which also spares building an index of HEAD on every call.
-pub(crate) fn resource_cache(repo: &gix::Repository) -> Result<gix::diff::blob::Platform, ViewError> {
+pub(crate) fn resource_cache(
+    repo: &gix::Repository,
+) -> Result<gix::diff::blob::Platform, ViewError> {
     let index = gix::index::State::new(repo.object_hash());
     let attributes = repo
-        .attributes_only(&index, gix::worktree::stack::state::attributes::Source::IdMapping)
+        .attributes_only(
+            &index,
+            gix::worktree::stack::state::attributes::Source::IdMapping,
+        )
         .map_err(git)?
         .detach();
-    gix::diff::resource_cache(repo, gix::diff::blob::pipeline::Mode::ToGit, attributes, Default::default())
-        .map_err(git)
+    gix::diff::resource_cache(
+        repo,
+        gix::diff::blob::pipeline::Mode::ToGit,
+        attributes,
+        Default::default(),
+    )
+    .map_err(git)
 }
 
 struct Side {
@@ -45,12 +55,19 @@ struct Change {
 
 impl Change {
     fn key(&self) -> &str {
-        self.new.as_ref().or(self.old.as_ref()).map_or("", |side| side.path.as_str())
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map_or("", |side| side.path.as_str())
     }
 }
 
 fn side(location: &gix::bstr::BStr, mode: gix::objs::tree::EntryMode, id: ObjectId) -> Side {
-    Side { path: location.to_str_lossy().into_owned(), mode: mode.kind(), id }
+    Side {
+        path: location.to_str_lossy().into_owned(),
+        mode: mode.kind(),
+        id,
+    }
 }
 
 /// The raw bytes of tree `id` (the empty tree need not exist in the object database).
@@ -101,25 +118,57 @@ fn changes(repo: &gix::Repository, old: ObjectId, new: ObjectId) -> Result<Vec<C
 /// Files only: directories show up through their files (inferred directory renames too).
 fn convert(change: ChangeRef<'_>) -> Option<Change> {
     Some(match change {
-        ChangeRef::Addition { location, entry_mode, id, .. } => {
+        ChangeRef::Addition {
+            location,
+            entry_mode,
+            id,
+            ..
+        } => {
             if entry_mode.is_tree() {
                 return None;
             }
-            Change { status: FileStatus::Added, old: None, new: Some(side(location, entry_mode, id)) }
+            Change {
+                status: FileStatus::Added,
+                old: None,
+                new: Some(side(location, entry_mode, id)),
+            }
         }
-        ChangeRef::Deletion { location, entry_mode, id, .. } => {
+        ChangeRef::Deletion {
+            location,
+            entry_mode,
+            id,
+            ..
+        } => {
             if entry_mode.is_tree() {
                 return None;
             }
-            Change { status: FileStatus::Deleted, old: Some(side(location, entry_mode, id)), new: None }
+            Change {
+                status: FileStatus::Deleted,
+                old: Some(side(location, entry_mode, id)),
+                new: None,
+            }
         }
-        ChangeRef::Modification { location, previous_entry_mode, previous_id, entry_mode, id } => {
+        ChangeRef::Modification {
+            location,
+            previous_entry_mode,
+            previous_id,
+            entry_mode,
+            id,
+        } => {
             let old = side(location, previous_entry_mode, previous_id);
             let new = side(location, entry_mode, id);
             match (old.mode == Mode::Tree, new.mode == Mode::Tree) {
                 (true, true) => return None,
-                (true, false) => Change { status: FileStatus::Added, old: None, new: Some(new) },
-                (false, true) => Change { status: FileStatus::Deleted, old: Some(old), new: None },
+                (true, false) => Change {
+                    status: FileStatus::Added,
+                    old: None,
+                    new: Some(new),
+                },
+                (false, true) => Change {
+                    status: FileStatus::Deleted,
+                    old: Some(old),
+                    new: None,
+                },
                 (false, false) => {
                     let file = |m: Mode| matches!(m, Mode::Blob | Mode::BlobExecutable);
                     let status = if old.mode == new.mode || (file(old.mode) && file(new.mode)) {
@@ -127,16 +176,33 @@ fn convert(change: ChangeRef<'_>) -> Option<Change> {
                     } else {
                         FileStatus::TypeChanged
                     };
-                    Change { status, old: Some(old), new: Some(new) }
+                    Change {
+                        status,
+                        old: Some(old),
+                        new: Some(new),
+                    }
                 }
             }
         }
-        ChangeRef::Rewrite { source_location, source_entry_mode, source_id, entry_mode, id, location, copy, .. } => {
+        ChangeRef::Rewrite {
+            source_location,
+            source_entry_mode,
+            source_id,
+            entry_mode,
+            id,
+            location,
+            copy,
+            ..
+        } => {
             if entry_mode.is_tree() || source_entry_mode.is_tree() {
                 return None;
             }
             Change {
-                status: if copy { FileStatus::Copied } else { FileStatus::Renamed },
+                status: if copy {
+                    FileStatus::Copied
+                } else {
+                    FileStatus::Renamed
+                },
                 old: Some(side(source_location, source_entry_mode, source_id)),
                 new: Some(side(location, entry_mode, id)),
             }
@@ -150,10 +216,14 @@ enum Content {
 }
 
 fn content(repo: &gix::Repository, side: Option<&Side>, max: u64) -> Result<Content, ViewError> {
-    let Some(side) = side else { return Ok(Content::Text(Vec::new())) };
+    let Some(side) = side else {
+        return Ok(Content::Text(Vec::new()));
+    };
     match side.mode {
         // As git shows a submodule change.
-        Mode::Commit => Ok(Content::Text(format!("Subproject commit {}\n", side.id).into_bytes())),
+        Mode::Commit => Ok(Content::Text(
+            format!("Subproject commit {}\n", side.id).into_bytes(),
+        )),
         Mode::Tree => Ok(Content::Text(Vec::new())),
         Mode::Blob | Mode::BlobExecutable | Mode::Link => {
             if size_of(repo, side.id)?.1 > max {
@@ -164,7 +234,12 @@ fn content(repo: &gix::Repository, side: Option<&Side>, max: u64) -> Result<Cont
     }
 }
 
-pub(crate) fn diff(repo: &gix::Repository, old: Option<&str>, new: &str, limits: &DiffLimits) -> Result<Diff, ViewError> {
+pub(crate) fn diff(
+    repo: &gix::Repository,
+    old: Option<&str>,
+    new: &str,
+    limits: &DiffLimits,
+) -> Result<Diff, ViewError> {
     let new = commits::tree_of(repo, &commits::parse_id(new)?)?;
     let old = match old {
         Some(old) => commits::tree_of(repo, &commits::parse_id(old)?)?,
@@ -243,19 +318,30 @@ pub(crate) fn unified(before: &[u8], after: &[u8]) -> (Vec<Hunk>, u32, u32) {
     // Indices come from the diff of these very lines; `get` only keeps a bug from panicking.
     let text = |lines: &[&[u8]], at: u32| {
         let line = lines.get(at as usize).copied().unwrap_or_default();
-        line.strip_suffix(b"\n").unwrap_or(line).to_str_lossy().into_owned()
+        line.strip_suffix(b"\n")
+            .unwrap_or(line)
+            .to_str_lossy()
+            .into_owned()
     };
 
     let mut hunks = Vec::new();
     let mut i = 0;
     while i < changes.len() {
         let mut j = i;
-        while j + 1 < changes.len() && changes[j + 1].before.start.saturating_sub(changes[j].before.end) <= 2 * CONTEXT {
+        while j + 1 < changes.len()
+            && changes[j + 1]
+                .before
+                .start
+                .saturating_sub(changes[j].before.end)
+                <= 2 * CONTEXT
+        {
             j += 1;
         }
         let (first, last) = (&changes[i], &changes[j]);
         let lead = first.before.start.min(CONTEXT);
-        let trail = (old_lines.len() as u32).saturating_sub(last.before.end).min(CONTEXT);
+        let trail = (old_lines.len() as u32)
+            .saturating_sub(last.before.end)
+            .min(CONTEXT);
         let (old_start, new_start) = (first.before.start - lead, first.after.start - lead);
         let (old_end, new_end) = (last.before.end + trail, last.after.end + trail);
 
@@ -273,16 +359,31 @@ pub(crate) fn unified(before: &[u8], after: &[u8]) -> (Vec<Hunk>, u32, u32) {
                 n += 1;
             }
             for k in change.before.clone() {
-                lines.push(DiffLine { kind: LineKind::Removed, old_no: Some(k + 1), new_no: None, text: text(&old_lines, k) });
+                lines.push(DiffLine {
+                    kind: LineKind::Removed,
+                    old_no: Some(k + 1),
+                    new_no: None,
+                    text: text(&old_lines, k),
+                });
             }
             for k in change.after.clone() {
-                lines.push(DiffLine { kind: LineKind::Added, old_no: None, new_no: Some(k + 1), text: text(&new_lines, k) });
+                lines.push(DiffLine {
+                    kind: LineKind::Added,
+                    old_no: None,
+                    new_no: Some(k + 1),
+                    text: text(&new_lines, k),
+                });
             }
             o = change.before.end;
             n = change.after.end;
         }
         while o < old_end {
-            lines.push(DiffLine { kind: LineKind::Context, old_no: Some(o + 1), new_no: Some(n + 1), text: text(&old_lines, o) });
+            lines.push(DiffLine {
+                kind: LineKind::Context,
+                old_no: Some(o + 1),
+                new_no: Some(n + 1),
+                text: text(&old_lines, o),
+            });
             o += 1;
             n += 1;
         }

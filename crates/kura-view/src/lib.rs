@@ -38,7 +38,9 @@ impl Viewer {
     /// Opens the bare repository at `git_dir`, ignoring system/global/user configuration,
     /// environment overrides and hooks.
     pub fn open(git_dir: &Path) -> Result<Viewer, ViewError> {
-        Ok(Viewer { repo: open::open(git_dir)? })
+        Ok(Viewer {
+            repo: open::open(git_dir)?,
+        })
     }
 
     /// True when the repository has no refs at all (nothing pushed yet).
@@ -102,7 +104,12 @@ impl Viewer {
     }
 
     /// Writes the whole blob `id` to `out` (for raw downloads); `TooLarge` beyond `max_bytes`.
-    pub fn write_blob(&self, id: &str, max_bytes: u64, out: &mut dyn Write) -> Result<u64, ViewError> {
+    pub fn write_blob(
+        &self,
+        id: &str,
+        max_bytes: u64,
+        out: &mut dyn Write,
+    ) -> Result<u64, ViewError> {
         tree::write_blob(&self.local(), id, max_bytes, out)
     }
 
@@ -128,7 +135,12 @@ impl Viewer {
     /// The changes from `old` (a commit; `None` = empty tree, as for a root commit) to `new`,
     /// with rename detection, per-file unified hunks (3 lines of context) and counts; binary
     /// files are marked, not diffed; stops adding hunks past `limits`, marking `truncated`.
-    pub fn diff(&self, old: Option<&str>, new: &str, limits: &DiffLimits) -> Result<Diff, ViewError> {
+    pub fn diff(
+        &self,
+        old: Option<&str>,
+        new: &str,
+        limits: &DiffLimits,
+    ) -> Result<Diff, ViewError> {
         diff::diff(&self.local(), old, new, limits)
     }
 
@@ -140,20 +152,36 @@ impl Viewer {
     /// Line-by-line origin of `path` at `commit`: consecutive lines from one commit form a hunk.
     /// Past `limits.max_commits` the remaining lines go to the oldest commit reached (as
     /// `git blame --since`); past the deadline it is `TooLarge`. A binary file has no lines.
-    pub fn blame(&self, commit: &str, path: &str, limits: &Limits) -> Result<Vec<BlameHunk>, ViewError> {
+    pub fn blame(
+        &self,
+        commit: &str,
+        path: &str,
+        limits: &Limits,
+    ) -> Result<Vec<BlameHunk>, ViewError> {
         blame::blame(&self.local(), commit, path, limits)
     }
 
     /// Lines containing `query` (case-insensitive literal) in the text files of `commit`'s
     /// tree, like `git grep -i -F`; skips binary files and files over `limits.max_file_bytes`;
     /// stops at `limits.max_matches`, `limits.max_files` or the deadline (`truncated`).
-    pub fn grep(&self, commit: &str, query: &str, limits: &SearchLimits) -> Result<SearchResult, ViewError> {
+    /// `max_files` counts the files read (symlinks, submodules and oversized files are not).
+    pub fn grep(
+        &self,
+        commit: &str,
+        query: &str,
+        limits: &SearchLimits,
+    ) -> Result<SearchResult, ViewError> {
         search::grep(&self.local(), commit, query, limits)
     }
 
     /// Paths of files in `commit` whose path contains `query` (case-insensitive), at most
     /// `limit`, shortest first.
-    pub fn find_files(&self, commit: &str, query: &str, limit: usize) -> Result<Vec<String>, ViewError> {
+    pub fn find_files(
+        &self,
+        commit: &str,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<String>, ViewError> {
         search::find_files(&self.local(), commit, query, limit)
     }
 
@@ -168,4 +196,3 @@ impl Viewer {
         archive::archive(&self.local(), commit, format, prefix, out)
     }
 }
-

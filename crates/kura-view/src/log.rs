@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
-use gix::ObjectId;
 use gix::objs::tree::EntryKind as Mode;
 use gix::revision::walk::Sorting;
 use gix::traverse::commit::simple::CommitTimeOrder;
+use gix::ObjectId;
 
 use crate::commits::{self, Graph};
 use crate::open::git;
@@ -33,7 +33,11 @@ pub(crate) fn log(
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
         .all()
         .map_err(git)?;
-    let mut page = LogPage { commits: Vec::new(), has_more: false, truncated: false };
+    let mut page = LogPage {
+        commits: Vec::new(),
+        has_more: false,
+        truncated: false,
+    };
     let mut matched = 0usize;
     for (examined, info) in walk.enumerate() {
         if examined >= limits.max_commits || Instant::now() >= limits.deadline {
@@ -67,7 +71,12 @@ struct PathFilter<'r> {
 }
 
 impl PathFilter<'_> {
-    fn changed(&mut self, repo: &gix::Repository, commit: ObjectId, parent: Option<ObjectId>) -> Result<bool, ViewError> {
+    fn changed(
+        &mut self,
+        repo: &gix::Repository,
+        commit: ObjectId,
+        parent: Option<ObjectId>,
+    ) -> Result<bool, ViewError> {
         let mine = self.at(repo, commit)?;
         Ok(match parent {
             Some(parent) => mine != self.at(repo, parent)?,
@@ -76,7 +85,11 @@ impl PathFilter<'_> {
     }
 
     /// The path's entry (mode and id) in `commit`, memoised: each commit is also a parent.
-    fn at(&mut self, repo: &gix::Repository, commit: ObjectId) -> Result<Option<(Mode, ObjectId)>, ViewError> {
+    fn at(
+        &mut self,
+        repo: &gix::Repository,
+        commit: ObjectId,
+    ) -> Result<Option<(Mode, ObjectId)>, ViewError> {
         if let Some(found) = self.memo.get(&commit) {
             return Ok(*found);
         }
@@ -92,8 +105,15 @@ pub(crate) fn commit(repo: &gix::Repository, id: &str) -> Result<CommitDetail, V
     commits::detail(repo, &id)
 }
 
-pub(crate) fn merge_base(repo: &gix::Repository, a: &str, b: &str) -> Result<Option<String>, ViewError> {
+pub(crate) fn merge_base(
+    repo: &gix::Repository,
+    a: &str,
+    b: &str,
+) -> Result<Option<String>, ViewError> {
     let a = commits::require(repo, a)?;
     let b = commits::require(repo, b)?;
-    Ok(repo.merge_base(a, b).map_err(git)?.map(|id| commits::hex(&id)))
+    Ok(repo
+        .merge_base(a, b)
+        .map_err(git)?
+        .map(|id| commits::hex(&id)))
 }

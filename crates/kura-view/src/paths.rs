@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use gix::objs::tree::EntryKind as Mode;
 use gix::objs::{Find, Kind, TreeRefIter};
-use gix::{ObjectId, oid};
+use gix::{oid, ObjectId};
 
 use crate::open::git;
 use crate::{EntryKind, ViewError};
@@ -17,8 +17,14 @@ pub(crate) fn segments(path: &str) -> Result<Vec<&str>, ViewError> {
         return Ok(Vec::new());
     }
     let segments: Vec<&str> = path.split('/').collect();
-    if segments.iter().any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('\0')) {
-        return Err(ViewError::Invalid(format!("invalid path: {:?}", crate::commits::truncate(path))));
+    if segments
+        .iter()
+        .any(|s| s.is_empty() || *s == "." || *s == ".." || s.contains('\0'))
+    {
+        return Err(ViewError::Invalid(format!(
+            "invalid path: {:?}",
+            crate::commits::truncate(path)
+        )));
     }
     Ok(segments)
 }
@@ -42,27 +48,20 @@ pub(crate) struct Entry {
 }
 
 /// The entries of tree `id`, in tree order.
-pub(crate) fn read_tree(repo: &gix::Repository, id: &oid, buf: &mut Vec<u8>) -> Result<Vec<Entry>, ViewError> {
-    if id == ObjectId::empty_tree(id.kind()) {
-        return Ok(Vec::new());
-    }
-    let data = repo
-        .objects
-        .try_find(id, buf)
-        .map_err(git)?
-        .ok_or_else(|| ViewError::Git(format!("tree {id} is missing")))?;
-    if data.kind != Kind::Tree {
-        return Err(ViewError::Git(format!("{id} is not a tree")));
-    }
-    TreeRefIter::from_bytes(data.data, data.object_hash)
-        .map(|entry| {
-            entry.map_err(git).map(|entry| Entry {
-                name: entry.filename.to_vec(),
-                mode: entry.mode.kind(),
-                id: entry.oid.to_owned(),
-            })
-        })
-        .collect()
+pub(crate) fn read_tree(
+    repo: &gix::Repository,
+    id: &oid,
+    buf: &mut Vec<u8>,
+) -> Result<Vec<Entry>, ViewError> {
+    let mut entries = Vec::new();
+    for_each_entry(repo, id, buf, |name, mode, id| {
+        entries.push(Entry {
+            name: name.to_vec(),
+            mode,
+            id: id.to_owned(),
+        });
+    })?;
+    Ok(entries)
 }
 
 /// The entry at `segments` below the tree `root` (the root itself for no segments).
@@ -77,9 +76,8 @@ pub(crate) fn lookup(
         if current.0 != Mode::Tree {
             return Ok(None);
         }
-        let entries = read_tree(repo, &current.1, &mut buf)?;
-        match entries.into_iter().find(|e| e.name == segment.as_bytes()) {
-            Some(entry) => current = (entry.mode, entry.id),
+        match find_entry(repo, &current.1, segment.as_bytes(), &mut buf)? {
+            Some(next) => current = next,
             None => return Ok(None),
         }
     }
@@ -103,18 +101,18 @@ impl PathLookup {
         }
     }
 
-    pub(crate) fn get(&mut self, repo: &gix::Repository, root: ObjectId) -> Result<Option<(Mode, ObjectId)>, ViewError> {
+    pub(crate) fn get(
+        &mut self,
+        repo: &gix::Repository,
+        root: ObjectId,
+    ) -> Result<Option<(Mode, ObjectId)>, ViewError> {
         let mut tree = root;
         let mut found = Some((Mode::Tree, root));
         for depth in 0..self.segments.len() {
             let next = match self.memo[depth].get(&tree) {
                 Some(next) => *next,
                 None => {
-                    let entries = read_tree(repo, &tree, &mut self.buf)?;
-                    let next = entries
-                        .into_iter()
-                        .find(|e| e.name == self.segments[depth])
-                        .map(|e| (e.mode, e.id));
+                    let next = find_entry(repo, &tree, &self.segments[depth], &mut self.buf)?;
                     self.memo[depth].insert(tree, next);
                     next
                 }
@@ -128,6 +126,47 @@ impl PathLookup {
         }
         Ok(found)
     }
+}
+
+/// The entry `name` of tree `id`, decoded lazily: history walks do this once per commit.
+fn find_entry(
+    repo: &gix::Repository,
+    id: &oid,
+    name: &[u8],
+    buf: &mut Vec<u8>,
+) -> Result<Option<(Mode, ObjectId)>, ViewError> {
+    let mut found = None;
+    for_each_entry(repo, id, buf, |filename, mode, id| {
+        if found.is_none() && filename == name {
+            found = Some((mode, id.to_owned()));
+        }
+    })?;
+    Ok(found)
+}
+
+/// Calls `f` with each entry of tree `id` without allocating per entry.
+pub(crate) fn for_each_entry(
+    repo: &gix::Repository,
+    id: &oid,
+    buf: &mut Vec<u8>,
+    mut f: impl FnMut(&[u8], Mode, &oid),
+) -> Result<(), ViewError> {
+    if id == ObjectId::empty_tree(id.kind()) {
+        return Ok(());
+    }
+    let data = repo
+        .objects
+        .try_find(id, buf)
+        .map_err(git)?
+        .ok_or_else(|| ViewError::Git(format!("tree {id} is missing")))?;
+    if data.kind != Kind::Tree {
+        return Err(ViewError::Git(format!("{id} is not a tree")));
+    }
+    for entry in TreeRefIter::from_bytes(data.data, data.object_hash) {
+        let entry = entry.map_err(git)?;
+        f(entry.filename, entry.mode.kind(), entry.oid);
+    }
+    Ok(())
 }
 
 /// Visits every non-tree entry below `root` depth-first in tree order, which is also byte order

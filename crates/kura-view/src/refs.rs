@@ -3,9 +3,9 @@
 use std::collections::hash_map::Entry;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
-use gix::ObjectId;
 use gix::bstr::ByteSlice;
 use gix::objs::Kind;
+use gix::ObjectId;
 
 use crate::commits::{self, Graph};
 use crate::open::git;
@@ -34,35 +34,51 @@ fn collect<'r>(
     for reference in iter {
         let mut reference = reference.map_err(git)?;
         let name = reference.name().shorten().to_str_lossy().into_owned();
-        let Ok(id) = reference.peel_to_id() else { continue };
+        let Ok(id) = reference.peel_to_id() else {
+            continue;
+        };
         let id = id.detach();
         if !is_commit(repo, id)? {
             continue;
         }
-        out.push(RefInfo { name, commit: commits::info(repo, &id)? });
+        out.push(RefInfo {
+            name,
+            commit: commits::info(repo, &id)?,
+        });
     }
     out.sort_by(|a, b| {
-        b.commit.committer_time.cmp(&a.commit.committer_time).then_with(|| a.name.cmp(&b.name))
+        b.commit
+            .committer_time
+            .cmp(&a.commit.committer_time)
+            .then_with(|| a.name.cmp(&b.name))
     });
     out.truncate(limit);
     Ok(out)
 }
 
 fn is_commit(repo: &gix::Repository, id: ObjectId) -> Result<bool, ViewError> {
-    Ok(repo.try_find_header(id).map_err(git)?.is_some_and(|h| h.kind() == Kind::Commit))
+    Ok(repo
+        .try_find_header(id)
+        .map_err(git)?
+        .is_some_and(|h| h.kind() == Kind::Commit))
 }
 
 /// The commit `refs/heads/<name>` or else `refs/tags/<name>` peels to. Names git would reject
 /// (`..`, control characters, ...) name nothing.
 fn named(repo: &gix::Repository, name: &str) -> Result<Option<(RevKind, ObjectId)>, ViewError> {
-    for (prefix, kind) in [("refs/heads/", RevKind::Branch), ("refs/tags/", RevKind::Tag)] {
+    for (prefix, kind) in [
+        ("refs/heads/", RevKind::Branch),
+        ("refs/tags/", RevKind::Tag),
+    ] {
         let Ok(full) = gix::refs::FullName::try_from(format!("{prefix}{name}").as_str()) else {
             continue;
         };
         let Some(mut reference) = repo.try_find_reference(full.as_ref()).map_err(git)? else {
             continue;
         };
-        let Ok(id) = reference.peel_to_id() else { continue };
+        let Ok(id) = reference.peel_to_id() else {
+            continue;
+        };
         let id = id.detach();
         if is_commit(repo, id)? {
             return Ok(Some((kind, id)));
@@ -81,14 +97,17 @@ fn commit_id(repo: &gix::Repository, hex: &str) -> Result<Option<ObjectId>, View
         let id = commits::parse_id(&hex)?;
         return Ok(is_commit(repo, id)?.then_some(id));
     }
-    let prefix = gix::hash::Prefix::from_hex(&hex).map_err(|e| ViewError::Invalid(e.to_string()))?;
+    let prefix =
+        gix::hash::Prefix::from_hex(&hex).map_err(|e| ViewError::Invalid(e.to_string()))?;
     match repo.objects.lookup_prefix(prefix, None).map_err(git)? {
         None => Ok(None),
         Some(Ok(id)) => Ok(is_commit(repo, id)?.then_some(id)),
         Some(Err(())) => {
             // Ambiguous: like git with a commit expected, it is fine if only one is a commit.
             let mut candidates = HashSet::new();
-            repo.objects.lookup_prefix(prefix, Some(&mut candidates)).map_err(git)?;
+            repo.objects
+                .lookup_prefix(prefix, Some(&mut candidates))
+                .map_err(git)?;
             let mut found = None;
             for id in candidates {
                 if is_commit(repo, id)? {
@@ -103,10 +122,16 @@ fn commit_id(repo: &gix::Repository, hex: &str) -> Result<Option<ObjectId>, View
     }
 }
 
-pub(crate) fn resolve(repo: &gix::Repository, rev_and_path: &str) -> Result<(Resolved, String), ViewError> {
+pub(crate) fn resolve(
+    repo: &gix::Repository,
+    rev_and_path: &str,
+) -> Result<(Resolved, String), ViewError> {
     let segments: Vec<&str> = rev_and_path.split('/').collect();
     if rev_and_path.is_empty() || rev_and_path.contains('\0') {
-        return Err(ViewError::NotFound(format!("revision {:?}", commits::truncate(rev_and_path))));
+        return Err(ViewError::NotFound(format!(
+            "revision {:?}",
+            commits::truncate(rev_and_path)
+        )));
     }
     let rest = |used: usize| -> Result<String, ViewError> {
         let path = segments[used..].join("/");
@@ -116,26 +141,51 @@ pub(crate) fn resolve(repo: &gix::Repository, rev_and_path: &str) -> Result<(Res
     for used in (1..=segments.len()).rev() {
         let name = segments[..used].join("/");
         if let Some((kind, id)) = named(repo, &name)? {
-            return Ok((Resolved { name, kind, commit: commits::hex(&id) }, rest(used)?));
+            return Ok((
+                Resolved {
+                    name,
+                    kind,
+                    commit: commits::hex(&id),
+                },
+                rest(used)?,
+            ));
         }
     }
     if let Some(id) = commit_id(repo, segments[0])? {
-        let resolved = Resolved { name: segments[0].to_owned(), kind: RevKind::Commit, commit: commits::hex(&id) };
+        let resolved = Resolved {
+            name: segments[0].to_owned(),
+            kind: RevKind::Commit,
+            commit: commits::hex(&id),
+        };
         return Ok((resolved, rest(1)?));
     }
-    Err(ViewError::NotFound(format!("revision in {:?}", commits::truncate(rev_and_path))))
+    Err(ViewError::NotFound(format!(
+        "revision in {:?}",
+        commits::truncate(rev_and_path)
+    )))
 }
 
 pub(crate) fn resolve_rev(repo: &gix::Repository, rev: &str) -> Result<Resolved, ViewError> {
     if !rev.is_empty() && !rev.contains('\0') {
         if let Some((kind, id)) = named(repo, rev)? {
-            return Ok(Resolved { name: rev.to_owned(), kind, commit: commits::hex(&id) });
+            return Ok(Resolved {
+                name: rev.to_owned(),
+                kind,
+                commit: commits::hex(&id),
+            });
         }
         if let Some(id) = commit_id(repo, rev)? {
-            return Ok(Resolved { name: rev.to_owned(), kind: RevKind::Commit, commit: commits::hex(&id) });
+            return Ok(Resolved {
+                name: rev.to_owned(),
+                kind: RevKind::Commit,
+                commit: commits::hex(&id),
+            });
         }
     }
-    Err(ViewError::NotFound(format!("revision {:?}", commits::truncate(rev))))
+    Err(ViewError::NotFound(format!(
+        "revision {:?}",
+        commits::truncate(rev)
+    )))
 }
 
 const BRANCH: u8 = 1;
@@ -164,8 +214,12 @@ pub(crate) fn ahead_behind(
     paint.add(base, BASE)?;
     let mut walked = 0usize;
     while paint.unsettled > 0 {
-        let Some((_, id)) = paint.queue.pop() else { break };
-        let Some(state) = paint.flags.get_mut(&id) else { continue };
+        let Some((_, id)) = paint.queue.pop() else {
+            break;
+        };
+        let Some(state) = paint.flags.get_mut(&id) else {
+            continue;
+        };
         state.1 = false;
         let side = state.0;
         match side {

@@ -2,13 +2,14 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::rc::Rc;
 use std::time::Instant;
 
-use gix::ObjectId;
-use gix::objs::Kind;
 use gix::objs::tree::EntryKind as Mode;
+use gix::objs::Kind;
 use gix::revision::walk::Sorting;
 use gix::traverse::commit::simple::CommitTimeOrder;
+use gix::ObjectId;
 
 use crate::commits::{self, Graph, InfoCache};
 use crate::open::git;
@@ -21,14 +22,23 @@ pub(crate) fn is_binary(data: &[u8]) -> bool {
 }
 
 /// The entry at `path` in `commit` (the root tree for ""), `NotFound` when absent.
-pub(crate) fn entry_at(repo: &gix::Repository, commit: &str, path: &str) -> Result<(Mode, ObjectId), ViewError> {
+pub(crate) fn entry_at(
+    repo: &gix::Repository,
+    commit: &str,
+    path: &str,
+) -> Result<(Mode, ObjectId), ViewError> {
     let segments = paths::segments(path)?;
     let commit = commits::parse_id(commit)?;
     let root = commits::tree_of(repo, &commit)?;
-    paths::lookup(repo, root, &segments)?.ok_or_else(|| ViewError::NotFound(format!("path {path:?}")))
+    paths::lookup(repo, root, &segments)?
+        .ok_or_else(|| ViewError::NotFound(format!("path {path:?}")))
 }
 
-pub(crate) fn kind_at(repo: &gix::Repository, commit: &str, path: &str) -> Result<EntryKind, ViewError> {
+pub(crate) fn kind_at(
+    repo: &gix::Repository,
+    commit: &str,
+    path: &str,
+) -> Result<EntryKind, ViewError> {
     Ok(paths::kind(entry_at(repo, commit, path)?.0))
 }
 
@@ -52,7 +62,11 @@ pub(crate) fn tree(
         return Err(ViewError::NotFound(format!("directory {path:?}")));
     }
     let mut entries = paths::read_tree(repo, &dir, &mut Vec::new())?;
-    entries.sort_by(|a, b| (b.mode == Mode::Tree).cmp(&(a.mode == Mode::Tree)).then_with(|| a.name.cmp(&b.name)));
+    entries.sort_by(|a, b| {
+        (b.mode == Mode::Tree)
+            .cmp(&(a.mode == Mode::Tree))
+            .then_with(|| a.name.cmp(&b.name))
+    });
     let mut out = Vec::with_capacity(entries.len());
     for entry in &entries {
         let size = match entry.mode {
@@ -68,9 +82,17 @@ pub(crate) fn tree(
         });
     }
     if let Some(limits) = last_commits {
-        let found = last_commits_of(repo, commits::parse_id(commit)?, &paths::segments(path)?, &entries, limits)?;
-        for (index, id) in found {
-            out[index].last_commit = Some(id);
+        let found = last_commits_of(
+            repo,
+            commits::parse_id(commit)?,
+            &paths::segments(path)?,
+            &entries,
+            limits,
+        )?;
+        for (index, info) in found {
+            if let Some(entry) = out.get_mut(index) {
+                entry.last_commit = Some(info);
+            }
         }
     }
     Ok(out)
@@ -87,13 +109,12 @@ fn last_commits_of(
     entries: &[Entry],
     limits: &Limits,
 ) -> Result<Vec<(usize, crate::CommitInfo)>, ViewError> {
-    let mut pending: HashMap<Vec<u8>, (ObjectId, usize)> =
-        entries.iter().enumerate().map(|(i, e)| (e.name.clone(), (e.id, i))).collect();
+    let mut pending: Vec<usize> = (0..entries.len()).collect();
     let mut found = Vec::new();
     let mut graph = Graph::new(repo);
     let mut lookup = PathLookup::new(segments);
     let mut dirs: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
-    let mut listings = Listings::default();
+    let mut listings = Listings::new(entries);
     let mut infos = InfoCache::default();
     let walk = repo
         .rev_walk([start])
@@ -121,17 +142,18 @@ fn last_commits_of(
         for parent in parent_dirs.iter().flatten() {
             theirs.push(listings.get(repo, *parent)?);
         }
-        let credited: Vec<Vec<u8>> = pending
-            .iter()
-            .filter(|(name, (id, _))| {
-                mine.get(*name) == Some(id) && theirs.iter().all(|listing| listing.get(*name) != Some(id))
-            })
-            .map(|(name, _)| name.clone())
-            .collect();
-        for name in credited {
-            if let Some((_, index)) = pending.remove(&name) {
-                found.push((index, infos.get(repo, &info.id)?));
+        let mut credited = Vec::new();
+        pending.retain(|&i| {
+            let id = Some(entries[i].id);
+            let now = mine[i] == id && theirs.iter().all(|listing| listing[i] != id);
+            if now {
+                credited.push(i);
             }
+            !now
+        });
+        if !credited.is_empty() {
+            let info = infos.get(repo, &info.id)?;
+            found.extend(credited.into_iter().map(|i| (i, info.clone())));
         }
     }
     Ok(found)
@@ -157,41 +179,82 @@ fn dir_of(
     Ok(dir)
 }
 
-/// Directory listings by tree id. A walk mostly needs a commit's and its parents' listings,
-/// which the next commit needs again, so a small cache suffices.
-#[derive(Default)]
-struct Listings {
-    cache: HashMap<ObjectId, std::rc::Rc<HashMap<Vec<u8>, ObjectId>>>,
+/// Per directory tree id, the id each listed entry's name has there (by entry index). A walk
+/// mostly needs a commit's and its parents' listings, which the next commit needs again, so
+/// a small cache suffices.
+struct Listings<'e> {
+    index: HashMap<&'e [u8], usize>,
+    len: usize,
+    cache: HashMap<ObjectId, Rc<Vec<Option<ObjectId>>>>,
     buf: Vec<u8>,
 }
 
-impl Listings {
-    fn get(&mut self, repo: &gix::Repository, tree: ObjectId) -> Result<std::rc::Rc<HashMap<Vec<u8>, ObjectId>>, ViewError> {
+impl<'e> Listings<'e> {
+    fn new(entries: &'e [Entry]) -> Self {
+        Listings {
+            index: entries
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.name.as_slice(), i))
+                .collect(),
+            len: entries.len(),
+            cache: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    fn get(
+        &mut self,
+        repo: &gix::Repository,
+        tree: ObjectId,
+    ) -> Result<Rc<Vec<Option<ObjectId>>>, ViewError> {
         if let Some(listing) = self.cache.get(&tree) {
             return Ok(listing.clone());
         }
         if self.cache.len() >= 64 {
             self.cache.clear();
         }
-        let listing: HashMap<Vec<u8>, ObjectId> =
-            paths::read_tree(repo, &tree, &mut self.buf)?.into_iter().map(|e| (e.name, e.id)).collect();
-        let listing = std::rc::Rc::new(listing);
+        let mut listing = vec![None; self.len];
+        let index = &self.index;
+        paths::for_each_entry(repo, &tree, &mut self.buf, |name, _, id| {
+            if let Some(&i) = index.get(name) {
+                listing[i] = Some(id.to_owned());
+            }
+        })?;
+        let listing = Rc::new(listing);
         self.cache.insert(tree, listing.clone());
         Ok(listing)
     }
 }
 
-pub(crate) fn blob(repo: &gix::Repository, commit: &str, path: &str, max_bytes: u64) -> Result<Blob, ViewError> {
+pub(crate) fn blob(
+    repo: &gix::Repository,
+    commit: &str,
+    path: &str,
+    max_bytes: u64,
+) -> Result<Blob, ViewError> {
     let (mode, id) = entry_at(repo, commit, path)?;
     if !matches!(mode, Mode::Blob | Mode::BlobExecutable | Mode::Link) {
         return Err(ViewError::NotFound(format!("file {path:?}")));
     }
     let (_, size) = size_of(repo, id)?;
     if size > max_bytes {
-        return Ok(Blob { id: commits::hex(&id), size, data: Vec::new(), truncated: true, binary: false });
+        return Ok(Blob {
+            id: commits::hex(&id),
+            size,
+            data: Vec::new(),
+            truncated: true,
+            binary: false,
+        });
     }
     let data = read_blob(repo, id)?;
-    Ok(Blob { id: commits::hex(&id), size, binary: is_binary(&data), data, truncated: false })
+    Ok(Blob {
+        id: commits::hex(&id),
+        size,
+        binary: is_binary(&data),
+        data,
+        truncated: false,
+    })
 }
 
 /// The whole content of blob `id`; callers check the size from the header first.
@@ -218,7 +281,9 @@ pub(crate) fn write_blob(
         return Err(ViewError::NotFound(format!("blob {id}")));
     }
     if size > max_bytes {
-        return Err(ViewError::TooLarge(format!("blob of {size} bytes exceeds {max_bytes}")));
+        return Err(ViewError::TooLarge(format!(
+            "blob of {size} bytes exceeds {max_bytes}"
+        )));
     }
     // gix inflates whole objects; the header check above bounds the memory this takes.
     let data = read_blob(repo, id)?;
