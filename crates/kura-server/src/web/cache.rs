@@ -15,17 +15,34 @@ type Item = (Arc<dyn Any + Send + Sync>, usize);
 
 pub struct PageCache {
     inner: Mutex<(lru::LruCache<String, Item>, usize)>,
+    /// Keys being computed in the background (one computation per key).
+    busy: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Default for PageCache {
     fn default() -> PageCache {
         PageCache {
             inner: Mutex::new((lru::LruCache::new(NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN)), 0)),
+            busy: Mutex::default(),
         }
     }
 }
 
+/// At most this many background computations at once (each holds a reading slot).
+const MAX_BUSY: usize = 4;
+
 impl PageCache {
+    /// Claims `key` for a background computation; false if it is claimed already or too many
+    /// are running.
+    pub fn claim(&self, key: &str) -> bool {
+        let mut b = self.busy.lock().unwrap_or_else(|p| p.into_inner());
+        b.len() < MAX_BUSY && b.insert(key.to_string())
+    }
+
+    pub fn release(&self, key: &str) {
+        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+    }
+
     pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (v, _) = g.0.get(key)?;

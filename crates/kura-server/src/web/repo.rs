@@ -198,6 +198,8 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let now = kura_db::now();
     let default = c.acc.repo.default_branch.clone();
+    let cache = s.pages.clone();
+    let repo_id = c.acc.repo.id;
     let (empty, refs, root, readme, last_commit, rev_missing) = s
         .ops
         .read(&c.acc.repo, move |r| {
@@ -213,8 +215,9 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
             let Some(rev) = rev else {
                 return Ok((false, refs, None, None, None, true));
             };
-            let entries = r.tree(&rev.commit, "", Some(&limits(300, 20_000)))?;
+            let entries = folder(r, &cache, repo_id, &rev.commit, "")?;
             let readme = entries
+                .0
                 .iter()
                 .filter(|e| e.kind == EntryKind::File || e.kind == EntryKind::Exec)
                 .find(|e| README_NAMES.contains(&e.name.as_str()))
@@ -228,9 +231,12 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
         })
         .await?;
     let mut entries = Vec::new();
-    if let Some((rev, list)) = root {
+    if let Some((rev, (list, complete))) = root {
         c.at(&rev);
-        entries = entry_rows(&c.head, "", list, now);
+        if !complete {
+            finish_later(&s, &c.acc.repo, &rev.commit, "");
+        }
+        entries = entry_rows(&c.head, "", list.as_ref().clone(), now);
     }
     let readme = readme.map(|(name, b)| {
         let text = String::from_utf8_lossy(&b.data);
@@ -321,25 +327,17 @@ pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         .read(&c.acc.repo, move |r| {
             let (rev, path) = r.resolve(&rest)?;
             let path = path.trim_end_matches('/').to_string();
-            let key = format!("tree:{repo_id}:{}:{path}", rev.commit);
-            if let Some(hit) = cache.get::<Vec<kura_view::TreeEntry>>(&key) {
-                return Ok((rev, path, Some(hit)));
+            if cache.get::<Vec<kura_view::TreeEntry>>(&folder_key(repo_id, &rev.commit, &path)).is_none()
+                && r.kind_at(&rev.commit, &path)? != EntryKind::Dir
+            {
+                return Ok((rev, path, None));
             }
-            match r.kind_at(&rev.commit, &path)? {
-                EntryKind::Dir => {}
-                _ => return Ok((rev, path, None)),
-            }
-            let entries = Arc::new(r.tree(&rev.commit, &path, Some(&limits(300, 20_000)))?);
-            // Only complete answers are kept (a walk cut short by its deadline may finish next time).
-            if entries.iter().all(|e| e.last_commit.is_some()) {
-                let weight = entries.iter().map(|e| e.name.len() + e.last_commit.as_ref().map_or(0, |c| c.title.len() + c.author_name.len()) + 200).sum();
-                cache.put(key, entries.clone(), weight);
-            }
-            Ok((rev, path, Some(entries)))
+            let found = folder(r, &cache, repo_id, &rev.commit, &path)?;
+            Ok((rev, path, Some(found)))
         })
         .await?;
     c.at(&rev);
-    let Some(entries) = entries else {
+    let Some((entries, complete)) = entries else {
         // A file addressed as a folder: show it as a file.
         return Ok(Redirect::to(&format!("{}/blob/{}/{}", c.head.base, c.head.rev, encode_path(&path))).into_response());
     };
@@ -347,8 +345,63 @@ pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         let up = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
         if up.is_empty() { format!("{}/tree/{}", c.head.base, c.head.rev) } else { format!("{}/tree/{}/{}", c.head.base, c.head.rev, encode_path(up)) }
     });
+    if !complete {
+        finish_later(&s, &c.acc.repo, &rev.commit, &path);
+    }
     let entries = entry_rows(&c.head, &path, entries.as_ref().clone(), now);
     Ok(cacheable(&rev, &c.v, page(TreePage { crumbs: crumbs(&c.head, &path), parent, entries, path, chrome: c.v.chrome.clone(), head: c.head })))
+}
+
+fn folder_key(repo_id: i64, commit: &str, path: &str) -> String {
+    format!("tree:{repo_id}:{commit}:{path}")
+}
+
+/// How long a page waits for the last-commit column; what is missing then is finished in the
+/// background (see `finish_later`).
+const LAST_COMMITS_WAIT_MS: u64 = 300;
+
+/// A folder's entries with their last commits, from the cache or walked within the page's
+/// bound. Returns whether every entry got its commit; complete answers are cached.
+fn folder(r: &kura_view::Viewer, cache: &super::PageCache, repo_id: i64, commit: &str, path: &str) -> Result<(Arc<Vec<kura_view::TreeEntry>>, bool), kura_view::ViewError> {
+    let key = folder_key(repo_id, commit, path);
+    if let Some(hit) = cache.get::<Vec<kura_view::TreeEntry>>(&key) {
+        return Ok((hit, true));
+    }
+    let entries = Arc::new(r.tree(commit, path, Some(&limits(LAST_COMMITS_WAIT_MS, 1_000_000)))?);
+    let complete = entries.iter().all(|e| e.last_commit.is_some());
+    if complete {
+        cache.put(key, entries.clone(), folder_weight(&entries));
+    }
+    Ok((entries, complete))
+}
+
+fn folder_weight(entries: &[kura_view::TreeEntry]) -> usize {
+    entries.iter().map(|e| e.name.len() + e.last_commit.as_ref().map_or(0, |c| c.title.len() + c.author_name.len()) + 200).sum()
+}
+
+/// Walks the rest of a long history for a folder's last commits in the background (one walk
+/// per folder at a time, bounded), so the next view of the page has the whole column.
+fn finish_later(s: &AppState, repo: &kura_db::Repo, commit: &str, path: &str) {
+    let key = folder_key(repo.id, commit, path);
+    if !s.pages.claim(&key) {
+        return;
+    }
+    let (ops, cache, repo, commit, path) = (s.ops.clone(), s.pages.clone(), repo.clone(), commit.to_string(), path.to_string());
+    tokio::spawn(async move {
+        let c2 = cache.clone();
+        let k2 = key.clone();
+        let r = ops
+            .read(&repo, move |r| {
+                let entries = Arc::new(r.tree(&commit, &path, Some(&limits(30_000, 10_000_000)))?);
+                c2.put(k2, entries.clone(), folder_weight(&entries));
+                Ok(())
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "finishing a folder's last commits failed");
+        }
+        cache.release(&key);
+    });
 }
 
 /// A page whose URL names a commit id never changes for this visitor: let the browser keep it.
