@@ -301,7 +301,7 @@ both! {
         let blob = br.get("/alice/secret/blob/release/1.0/src/main.rs").text();
         assert_contains(&blob, "id=\"L2\"", "line anchors");
         assert_contains(&blob, "needle_word 2", "file content");
-        assert_contains(&blob, "hl-", "highlighting");
+        assert_contains(&blob, "<span class=\"k\">", "highlighting");
         assert_eq!(br.get("/alice/secret/blob/main/nope.txt").status, 404);
         assert_eq!(br.get("/alice/secret/tree/no-such-branch").status, 404);
         // History per path, one commit, and its diff.

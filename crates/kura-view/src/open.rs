@@ -4,8 +4,9 @@ use std::path::Path;
 
 use crate::ViewError;
 
-/// Decoded objects kept per call; walks look the same commits and trees up repeatedly.
-const OBJECT_CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Decoded objects kept per call (walks look the same commits and trees up repeatedly); small,
+/// since every reading thread has its own and the memory outlives the call in the allocator.
+const OBJECT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 pub(crate) fn open(git_dir: &Path) -> Result<gix::ThreadSafeRepository, ViewError> {
     if !git_dir.is_dir() {

@@ -7,8 +7,7 @@ use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use pulldown_cmark::{CodeBlockKind, CowStr, Event, Options, Parser, Tag};
-use syntect::html::{ClassStyle, ClassedHTMLGenerator};
-use syntect::parsing::{SyntaxReference, SyntaxSet};
+use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
 use syntect::util::LinesWithEndings;
 
 /// Files longer than this are shown without highlighting (it is the slow part of a page).
@@ -79,71 +78,93 @@ fn plain_lines(text: &str) -> Vec<String> {
     text.lines().map(escape).collect()
 }
 
+/// Scope prefixes and the short class each gets (the CSS colours these few); the innermost
+/// scope with a listed prefix wins. Short classes keep highlighted pages (and the cache) small.
+const CLASSES: &[(&str, &str)] = &[
+    ("comment", "c"),
+    ("string", "s"),
+    ("constant.character", "s"),
+    ("constant.numeric", "n"),
+    ("constant.language", "n"),
+    ("constant.other", "n"),
+    ("keyword", "k"),
+    ("storage", "k"),
+    ("entity.name.function", "f"),
+    ("support.function", "f"),
+    ("variable.function", "f"),
+    ("entity.name.type", "t"),
+    ("entity.name.class", "t"),
+    ("entity.name.struct", "t"),
+    ("entity.name.enum", "t"),
+    ("support.type", "t"),
+    ("support.class", "t"),
+    ("entity.name.tag", "g"),
+    ("entity.other.attribute-name", "a"),
+    ("variable.parameter", "v"),
+    ("markup.heading", "h"),
+    ("markup.inserted", "i"),
+    ("markup.deleted", "d"),
+];
+
+fn class_scopes() -> &'static [(syntect::parsing::Scope, &'static str)] {
+    static S: OnceLock<Vec<(syntect::parsing::Scope, &'static str)>> = OnceLock::new();
+    S.get_or_init(|| {
+        CLASSES
+            .iter()
+            .filter_map(|(p, c)| syntect::parsing::Scope::new(p).ok().map(|s| (s, *c)))
+            .collect()
+    })
+}
+
+fn class_of(stack: &ScopeStack) -> Option<&'static str> {
+    let table = class_scopes();
+    stack
+        .as_slice()
+        .iter()
+        .rev()
+        .find_map(|s| table.iter().find(|(p, _)| p.is_prefix_of(*s)).map(|(_, c)| *c))
+}
+
+/// One HTML string per line; each line's spans open and close on that line.
 fn highlighted(syntax: &SyntaxReference, text: &str) -> Option<Vec<String>> {
     let ss = syntaxes();
-    let mut gen = ClassedHTMLGenerator::new_with_class_style(
-        syntax,
-        ss,
-        ClassStyle::SpacedPrefixed { prefix: "hl-" },
-    );
+    let mut state = ParseState::new(syntax);
+    let mut stack = ScopeStack::new();
+    let mut out = Vec::new();
     for line in LinesWithEndings::from(text) {
-        gen.parse_html_for_line_which_includes_newline(line).ok()?;
-    }
-    Some(split_html_lines(&gen.finalize()))
-}
-
-/// Splits generated HTML at newlines, closing the spans open at each line end and reopening
-/// them on the next line. The generator escapes text, so `<` only starts a tag here.
-fn split_html_lines(html: &str) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut open: Vec<&str> = Vec::new();
-    let mut cur = String::new();
-    let mut rest = html;
-    while !rest.is_empty() {
-        if rest.starts_with("<span") {
-            let end = rest.find('>').map_or(rest.len(), |i| i + 1);
-            open.push(&rest[..end]);
-            cur.push_str(&rest[..end]);
-            rest = &rest[end..];
-        } else if let Some(r) = rest.strip_prefix("</span>") {
-            open.pop();
-            cur.push_str("</span>");
-            rest = r;
-        } else if let Some(r) = rest.strip_prefix('\n') {
-            for _ in &open {
-                cur.push_str("</span>");
+        let ops = state.parse_line(line, ss).ok()?;
+        let body = line.trim_end_matches(['\n', '\r']);
+        // (class, start, end) runs; adjacent runs of one class are merged.
+        let mut runs: Vec<(Option<&str>, usize, usize)> = Vec::new();
+        let mut push = |class: Option<&'static str>, from: usize, to: usize| {
+            let to = to.min(body.len());
+            if from >= to {
+                return;
             }
-            lines.push(std::mem::take(&mut cur));
-            for o in &open {
-                cur.push_str(o);
+            match runs.last_mut() {
+                Some(last) if last.0 == class && last.2 == from => last.2 = to,
+                _ => runs.push((class, from, to)),
             }
-            rest = r;
-        } else {
-            let next = rest.find(['<', '\n']).unwrap_or(rest.len()).max(1);
-            let next = (1..=next).rev().find(|i| rest.is_char_boundary(*i)).unwrap_or(next);
-            cur.push_str(&rest[..next]);
-            rest = &rest[next..];
+        };
+        let mut at = 0;
+        for (i, op) in ops {
+            push(class_of(&stack), at, i);
+            at = at.max(i);
+            stack.apply(&op).ok()?;
         }
-    }
-    // After the last newline only reopened and closing tags may remain: not a line.
-    if !strip_tags(&cur).is_empty() || lines.is_empty() {
-        lines.push(cur);
-    }
-    lines
-}
-
-fn strip_tags(s: &str) -> String {
-    let mut out = String::new();
-    let mut in_tag = false;
-    for c in s.chars() {
-        match c {
-            '<' => in_tag = true,
-            '>' => in_tag = false,
-            c if !in_tag => out.push(c),
-            _ => {}
+        push(class_of(&stack), at, body.len());
+        let mut html = String::with_capacity(body.len() + 16 * runs.len());
+        for (class, from, to) in runs {
+            match class {
+                Some(c) => {
+                    let _ = write!(html, "<span class=\"{c}\">{}</span>", escape(&body[from..to]));
+                }
+                None => html.push_str(&escape(&body[from..to])),
+            }
         }
+        out.push(html);
     }
-    out
+    Some(out)
 }
 
 /// Where relative links and images in a rendered Markdown file point.
@@ -357,7 +378,7 @@ mod tests {
     #[test]
     fn fenced_code_is_highlighted_and_escaped() {
         let html = markdown("```rust\nfn main() { let s = \"<b>\"; }\n```\n", &BASE);
-        assert!(html.contains("hl-"), "{html}");
+        assert!(html.contains("<span class="), "{html}");
         assert!(html.contains("&lt;b&gt;"), "{html}");
     }
 
@@ -369,7 +390,7 @@ mod tests {
         for l in &lines {
             assert_eq!(l.matches("<span").count(), l.matches("</span>").count(), "{l}");
         }
-        assert!(lines[1].contains("hl-comment"), "{lines:?}");
+        assert!(lines[1].contains("class=\"c\""), "{lines:?}");
         let plain = highlight_lines("notes.unknownext", "<x>\n");
         assert_eq!(plain, vec!["&lt;x&gt;".to_string()]);
     }
