@@ -97,6 +97,12 @@ async fn prune_push_log(state: &AppState) {
         Ok(n) => tracing::info!(pushes = n, "pruned the push log"),
         Err(e) => tracing::warn!(error = %e, "cannot prune the push log"),
     }
+    // Expired browser sessions go at the same pace.
+    match state.ops.prune_sessions().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(sessions = n, "removed expired sessions"),
+        Err(e) => tracing::warn!(error = %e, "cannot remove expired sessions"),
+    }
 }
 
 async fn run(state: &AppState, repo_id: i64, full: bool) {
