@@ -35,7 +35,8 @@ from pathlib import Path
 
 sys.dont_write_bytecode = True  # no __pycache__ in bench/
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_repo import GenParams, add_many_refs, describe, generate  # noqa: E402
+from gen_repo import WORDS, GenParams, add_many_refs, describe, generate  # noqa: E402
+from gen_repo import _git_env as gen_git_env  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -53,6 +54,8 @@ MODES = {
         push_batch=3,
         tput_runs=5,
         tput_levels={1: 3, 8: 8, 16: 16},  # concurrency -> requests per run
+        page_runs=30,
+        page_warmup=3,
     ),
     "full": dict(
         gen=GenParams(commits=20000, files=5000, branches=300, tags=150, large_blobs=4, large_blob_mb=4.0),
@@ -64,6 +67,8 @@ MODES = {
         push_batch=3,
         tput_runs=5,
         tput_levels={1: 4, 8: 16, 16: 32},
+        page_runs=30,
+        page_warmup=3,
     ),
     # development smoke test only: a tiny repository, two runs of everything
     "tiny": dict(
@@ -76,8 +81,17 @@ MODES = {
         push_batch=2,
         tput_runs=2,
         tput_levels={1: 1, 8: 8, 16: 16},
+        page_runs=5,
+        page_warmup=1,
     ),
 }
+# The pages group (figure 6) always uses the 20 000-commit repository (generated once, ~40 s,
+# then cached), also in quick mode; tiny uses its own tiny repository.
+for _m in ("quick", "full"):
+    MODES[_m]["pages_gen"] = MODES["full"]["gen"]
+MODES["tiny"]["pages_gen"] = MODES["tiny"]["gen"]
+
+GROUPS = ("clone", "throughput", "refs", "push", "pages")
 
 TARGETS = {
     # figure id -> (description, max ratio); lower is better for all of them
@@ -87,6 +101,28 @@ TARGETS = {
     "push": ("push", 1.1),
 }
 IDLE_RSS_TARGET_MB = 25.0
+
+# figure 6, the browser pages: figure id -> (description, target for Kura's median in ms)
+PAGE_TARGETS = {
+    "pages.tree": ("tree with the last commit per entry", 10.0),
+    "pages.blob": ("highlighted file of 1 000 lines", 10.0),
+    "pages.log": ("log page (30 commits)", 10.0),
+    "pages.commit": ("commit with its diff", 20.0),
+    "pages.pathlog": ("path log", 25.0),
+    "pages.search": ("code search in a ref", 100.0),
+    "pages.repeat": ("repeated request for a page addressed by commit id", 2.0),
+}
+PAGES_VERSION = 2  # bump when make_pages_repo's output changes
+PAGES_FILE = "src/pages/render.rs"  # the 1 000-line file added on top of the generated history
+PAGES_FILE_LINES = 1000
+# Kura keeps what a page computed per object id (highlighted files by blob id, folders with
+# last commits and diffs by commit id), so a first fetch needs an object it has not seen: the
+# pages repository ends with this many commits that each change one line of PAGES_FILE, and the
+# first-fetch tree and file figures ask for a different one of them in every round.
+PAGES_FILE_VERSIONS = 60
+PAGES_RARE_WORD = "frobnicate"  # only in PAGES_FILE: a search has to read every file
+PAGES_COMMON_WORD = "bitmap"  # in most files: a search stops at Kura's 200-match limit
+CGIT_CGI = "/usr/lib/cgit/cgit.cgi"
 
 
 def log(msg: str) -> None:
@@ -311,6 +347,55 @@ def pkt(line: bytes) -> bytes:
     return b"%04x" % (len(line) + 4) + line
 
 
+def p90(xs: list[float]) -> float:
+    if len(xs) < 2:
+        return xs[0]
+    return statistics.quantiles(xs, n=10, method="inclusive")[8]
+
+
+class PageClient:
+    """GETs over one persistent HTTP/1.1 connection (reopened only if the server closes it);
+    each request timed from sending it to reading the last byte of the body."""
+
+    def __init__(self, base: str):
+        u = urllib.parse.urlsplit(base)
+        self.host, self.port = u.hostname, u.port
+        self.conn: http.client.HTTPConnection | None = None
+        self.connects = 0
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+        self.conn.connect()
+        self.conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connects += 1
+
+    def get(self, path: str) -> tuple[int, bytes, float, dict]:
+        for attempt in (0, 1):
+            if self.conn is None:
+                self._connect()
+            try:
+                t0 = time.perf_counter()
+                self.conn.request("GET", path, headers={"Accept": "text/html", "User-Agent": "kura-bench"})
+                r = self.conn.getresponse()
+                body = r.read()
+                took = time.perf_counter() - t0
+            except (http.client.RemoteDisconnected, http.client.CannotSendRequest, ConnectionError):
+                self.close()
+                if attempt:
+                    raise
+                continue
+            headers = {k.lower(): v for k, v in r.getheaders()}
+            if r.will_close:
+                self.close()
+            return r.status, body, took, headers
+        raise AssertionError("unreachable")
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
 # --------------------------------------------------------------------------------------------
 # servers
 
@@ -368,8 +453,14 @@ class Bench:
         self.args = args
         self.mode = dict(MODES[args.mode])
         if args.runs:
-            for k in ("clone_runs", "small_runs", "push_runs", "tput_runs"):
+            for k in ("clone_runs", "small_runs", "push_runs", "tput_runs", "page_runs"):
                 self.mode[k] = args.runs
+        self.only = None
+        if args.only:
+            self.only = {g.strip() for g in args.only.split(",") if g.strip()}
+            unknown = self.only - set(GROUPS)
+            if unknown:
+                raise BenchError(f"--only: unknown group(s) {', '.join(sorted(unknown))} (known: {', '.join(GROUPS)})")
         self.out = Path(args.out).resolve()
         self.cache = ROOT / "bench" / "out" / "cache"  # shared by every --out
         self.work = self.out / "run"
@@ -386,6 +477,10 @@ class Bench:
         self.kura: Server | None = None
         self.ref: Server | None = None
         self.maintained = False
+        self.cgit: dict | None = None  # base URL and set-up of cgit (figure 6)
+
+    def want(self, group: str) -> bool:
+        return self.only is None or group in self.only
 
     # ---------------------------------------------------------------- set-up
 
@@ -405,6 +500,8 @@ class Bench:
     def install_packages(self):
         need = [p for p, exe in (("nginx", "nginx"), ("fcgiwrap", "fcgiwrap"), ("gcc", "cc"))
                 if not shutil.which(exe) and not os.path.exists(f"/usr/sbin/{exe}")]
+        if self.want("pages") and not os.path.exists(CGIT_CGI):
+            need.append("cgit")
         if not need:
             return
         if self.args.no_install:
@@ -444,27 +541,37 @@ class Bench:
         log(f"  built in {time.time() - t0:.0f} s")
         return str(binary)
 
-    def prepare_repos(self):
-        self.cache.mkdir(parents=True, exist_ok=True)
-        p: GenParams = self.mode["gen"]
+    def generated(self, p: GenParams) -> Path:
         gen = self.cache / f"gen-{p.key()}.git"
         if not gen.exists():
             log(f"generating {p.label()} into {gen.name}")
             t0 = time.time()
             generate(p, gen, self.git, log=log)
             log(f"  generated in {time.time() - t0:.0f} s")
-        many_n = self.mode["many_refs"]
-        many = self.cache / f"manyrefs-{p.key()}-{many_n}.git"
-        if not many.exists():
-            log(f"adding {many_n} refs to a copy of it ({many.name})")
-            add_many_refs(gen, many, many_n, self.git)
-        self.repos.append(Repo("gen", p.label(), gen, "main", "gen", describe(gen, self.git)))
-        self.repos.append(
-            Repo("manyrefs", f"the generated repository plus {many_n} refs", many, "main", "many",
-                 describe(many, self.git))
-        )
+        return gen
+
+    def prepare_repos(self):
+        """The repositories the selected groups use (all of them without --only)."""
+        self.cache.mkdir(parents=True, exist_ok=True)
+        p: GenParams = self.mode["gen"]
+        reads = any(self.want(g) for g in ("clone", "throughput", "refs"))
+        if reads or self.want("push"):
+            gen = self.generated(p)
+            gen_info = describe(gen, self.git)
+        if reads:
+            self.repos.append(Repo("gen", p.label(), gen, "main", "gen", gen_info))
+        if self.want("refs"):
+            many_n = self.mode["many_refs"]
+            many = self.cache / f"manyrefs-{p.key()}-{many_n}.git"
+            if not many.exists():
+                log(f"adding {many_n} refs to a copy of it ({many.name})")
+                add_many_refs(gen, many, many_n, self.git)
+            self.repos.append(
+                Repo("manyrefs", f"the generated repository plus {many_n} refs", many, "main", "many",
+                     describe(many, self.git))
+            )
         src_dir = self.work / "sources"
-        for i, path in enumerate(self.args.repo or []):
+        for i, path in enumerate(self.args.repo if reads else []):
             path = Path(path).resolve()
             base = re.sub(r"[^A-Za-z0-9._-]", "-", path.name.removesuffix(".git")).strip(".-") or "repo"
             key = f"user{i + 1}-{base}"[:90]
@@ -474,8 +581,20 @@ class Bench:
             head = run([self.git, "-C", dest, "symbolic-ref", "--short", "HEAD"], check=False,
                        env=self.client_env()).stdout.decode().strip()
             self.repos.append(Repo(key, f"{path}", dest, head or "main", "user", describe(dest, self.git)))
-        self.repos.append(Repo("push", "copy of the generated repository, pushed to", gen, "main", "push",
-                               dict(self.repos[0].info)))
+        if self.want("push"):
+            self.repos.append(Repo("push", "copy of the generated repository, pushed to", gen, "main", "push",
+                                   dict(gen_info)))
+        if self.want("pages"):
+            pp: GenParams = self.mode["pages_gen"]
+            base = self.generated(pp)
+            pages = self.cache / f"pages-{pp.key()}-v{PAGES_VERSION}.git"
+            if not pages.exists():
+                log(f"adding {PAGES_FILE} ({PAGES_FILE_LINES} lines) on top of a copy of {base.name} ({pages.name})")
+                make_pages_repo(base, pages, self.git)
+            self.repos.append(Repo("pages", f"{pp.label()} plus a commit adding {PAGES_FILE} "
+                                   f"({PAGES_FILE_LINES} lines)", pages, "main", "pages", describe(pages, self.git)))
+        if not self.repos:
+            raise BenchError("nothing to measure")
 
     def kura_cli(self, *args, stdin=None) -> str:
         r = run([self.kura_bin, *args], env=self.kura_env, input=stdin)
@@ -554,7 +673,11 @@ class Bench:
         rroot.mkdir(parents=True)
         for repo in self.repos:
             dest = rroot / f"{repo.key}.git"
-            if self.maintained or repo.kind == "push":
+            if repo.kind == "pages":
+                # cgit reads the very files Kura serves (maintained: one pack, bitmap, commit-graph
+                # with changed-path filters, as `git gc` would leave a cgit host's repositories)
+                dest.symlink_to(repo.kura_dir)
+            elif self.maintained or repo.kind == "push":
                 # own unmaintained copy (Kura's maintenance must not touch it; pushes need
                 # their own starting state)
                 dest.mkdir()
@@ -584,6 +707,40 @@ class Bench:
         shim = self.build_shim(ngx)
         rusage_file = ngx / "cgi-rusage.log"
         user = "user root;\n" if os.geteuid() == 0 else ""
+        cgit_server = ""
+        pages_repo = next((r for r in self.repos if r.kind == "pages"), None)
+        if pages_repo is not None:
+            # cgit under the same nginx + fcgiwrap, on a port of its own (URLs from the root)
+            self.cgit_port = free_port()
+            cgitrc = ngx / "cgitrc"
+            cgitrc.write_text(
+                "# generated by bench/kurabench.py: uncached, URLs from /\n"
+                "cache-size=0\n"
+                "virtual-root=/\n"
+                "enable-commit-graph=1\n"
+                "# the same page size as Kura's log (cgit's default is 50)\n"
+                "max-commit-count=30\n"
+                "root-title=kura bench\n"
+                f"repo.url={pages_repo.key}\n"
+                f"repo.path={os.path.realpath(pages_repo.kura_dir)}\n"
+                f"repo.defbranch={pages_repo.default_branch}\n"
+            )
+            cgit_server = f"""
+    server {{
+        listen 127.0.0.1:{self.cgit_port};
+        location / {{
+            include /etc/nginx/fastcgi_params;
+            fastcgi_pass unix:{sock};
+            fastcgi_param SCRIPT_FILENAME {CGIT_CGI};
+            fastcgi_param PATH_INFO $uri;
+            fastcgi_param QUERY_STRING $args;
+            fastcgi_param CGIT_CONFIG {cgitrc};
+            fastcgi_param PATH {self.path};
+            fastcgi_param HOME {ngx}/home;
+            fastcgi_param GIT_CONFIG_NOSYSTEM 1;
+            fastcgi_param GIT_CONFIG_GLOBAL /dev/null;
+        }}
+    }}"""
         conf = f"""{user}worker_processes auto;
 pid {ngx}/nginx.pid;
 error_log {ngx}/logs/error.log warn;
@@ -618,7 +775,7 @@ http {{
             fastcgi_read_timeout 600s;
             fastcgi_send_timeout 600s;
         }}
-    }}
+    }}{cgit_server}
 }}
 """
         (ngx / "nginx.conf").write_text(conf)
@@ -626,7 +783,7 @@ http {{
         np_ = self.procs.start("nginx", [self.exe("nginx"), "-p", str(ngx), "-c", str(ngx / "nginx.conf"),
                                          "-g", "daemon off;"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{self.ref_port}"
-        wait_http(base + "/gen.git/info/refs?service=git-upload-pack")
+        wait_http(base + f"/{self.repos[0].key}.git/info/refs?service=git-upload-pack")
         self.ref = Server("reference", base, [np_.pid, fp.pid], rusage_file=rusage_file)
         time.sleep(0.5)
         self.ref.idle = set(descendants(self.ref.roots))
@@ -636,6 +793,13 @@ http {{
             "http_backend": backend,
             "config": str(ngx / "nginx.conf"),
         }
+        if pages_repo is not None:
+            cgit_base = f"http://127.0.0.1:{self.cgit_port}"
+            wait_http(cgit_base + f"/{pages_repo.key}/")
+            ver = run(["dpkg-query", "-W", "-f", "${Version}", "cgit"], check=False).stdout.decode().strip()
+            self.cgit = {"base": cgit_base, "port": self.cgit_port, "config": str(ngx / "cgitrc"),
+                         "version": ver or "?", "cgi": CGIT_CGI}
+            self.results["cgit_setup"] = dict(self.cgit)
 
     def build_shim(self, d: Path) -> Path:
         cc = shutil.which("cc") or shutil.which("gcc")
@@ -951,6 +1115,235 @@ http {{
         }
         log(f"idle RSS {when}: kura {statistics.median(vals):.1f} MiB, reference tree {ref_vals:.1f} MiB")
 
+    # figure 6
+    def pages_subjects(self, repo: Repo) -> dict:
+        """What the pages show, chosen from the repository's history (cached next to it)."""
+        cache = repo.source.with_name(repo.source.name.removesuffix(".git") + "-subjects.json")
+        if cache.exists() and "versions" not in json.loads(cache.read_text()):
+            cache.unlink()
+        if cache.exists():
+            return json.loads(cache.read_text())
+        log(f"choosing the pages to measure in {repo.source.name}")
+        env = self.client_env()
+
+        def g(*a, stdin: bytes | None = None) -> str:
+            return run([self.git, "-C", repo.source, *a], env=env, input=stdin).stdout.decode()
+
+        head = g("rev-parse", "refs/heads/main").strip()
+        # the commits that each made a new version of PAGES_FILE, oldest first
+        versions = g("rev-list", "--reverse", f"-{PAGES_FILE_VERSIONS}", "refs/heads/main").split()
+        # the text file touched by most commits: its log has to walk the whole history
+        counts: dict[str, int] = {}
+        for name in g("log", "--format=", "--name-only", "--no-renames", "refs/heads/main").splitlines():
+            if name and not name.endswith(".bin") and name != PAGES_FILE:
+                counts[name] = counts.get(name, 0) + 1
+        path_file = min(counts, key=lambda n: (-counts[n], n))
+        leaf = path_file.rsplit("/", 1)[0]
+        module = "/".join(path_file.split("/")[:2])
+        # commits from the middle of the (first-parent) history with the largest text diffs
+        fp = g("rev-list", "--first-parent", "--no-merges", "refs/heads/main").split()
+        window = fp[int(len(fp) * 0.4): int(len(fp) * 0.6)]
+        pos = {c: i for i, c in enumerate(fp)}
+        stats: dict[str, dict] = {}
+        cur = None
+        for line in g("diff-tree", "--stdin", "--numstat", "--no-renames", "-r",
+                      stdin=("\n".join(window) + "\n").encode()).splitlines():
+            parts = line.split("\t")
+            if len(parts) == 1 and re.fullmatch(r"[0-9a-f]{40}", line):
+                cur = stats.setdefault(line, {"sha": line, "files": 0, "added": 0, "removed": 0,
+                                              "binary": False, "pos": pos[line]})
+            elif len(parts) == 3 and cur is not None:
+                cur["files"] += 1
+                if parts[0] == "-":
+                    cur["binary"] = True
+                else:
+                    cur["added"] += int(parts[0])
+                    cur["removed"] += int(parts[1])
+        cands = sorted((c for c in stats.values() if not c["binary"] and c["files"]),
+                       key=lambda c: (-(c["added"] + c["removed"]), c["pos"]))[:200]
+        for c in cands:
+            c["paths"] = g("diff-tree", "--no-commit-id", "--name-only", "--no-renames", "-r", c["sha"]).split()
+        subj = {
+            "head": head,
+            "head_subject": g("log", "-1", "--format=%s", head).strip(),
+            "first_parent_commits": len(fp),
+            "blob": PAGES_FILE,
+            "versions": versions,
+            "blob_expect": f"{PAGES_RARE_WORD}_",
+            "tree_dir": leaf,
+            "path_file": path_file,
+            "path_file_commits": counts[path_file],
+            "path_file_shas": g("log", "--format=%H", "--full-history", "refs/heads/main", "--", path_file).split(),
+            "path_dir": module,
+            "path_dir_shas": g("log", "--format=%H", "--full-history", "-n", "200", "refs/heads/main", "--",
+                               module).split(),
+            "diff_candidates": cands,
+        }
+        cache.write_text(json.dumps(subj, indent=1))
+        return subj
+
+    def fig_pages(self, repo: Repo):
+        """Kura's browser pages against cgit on the same repository files, anonymous, one
+        persistent connection per server, alternating requests, timed at the client."""
+        if self.cgit is None:
+            raise BenchError("cgit is not set up")
+        subj = self.pages_subjects(repo)
+        runs, warm = self.mode["page_runs"], self.mode["page_warmup"]
+        n = runs + warm
+        k, c = f"/bench/{repo.key}", f"/{repo.key}"
+        q = urllib.parse.quote
+        # first fetch of a commit page: a different commit for every request (Kura may keep
+        # pages addressed by commit id), the same one on both servers in each round
+        cands = subj["diff_candidates"]
+        diffs = sorted((cands * (n // len(cands) + 1))[:n], key=lambda x: x["pos"])
+        rep = sorted(diffs[warm:], key=lambda x: x["added"] + x["removed"])[(runs - 1) // 2]
+        head = subj["head"]
+        # first fetch of a folder or a file: a different commit (and blob) in every round
+        vs = subj["versions"]
+        if n > len(vs):
+            self.results["notes"].append(f"Pages: {n} requests per page but only {len(vs)} versions of "
+                                         f"{PAGES_FILE}: some first-fetch tree and file requests repeat a commit.")
+        vs = [vs[i % len(vs)] for i in range(n)]
+        tree_dir, leaf_name = subj["tree_dir"], subj["path_file"].rsplit("/", 1)[1] + "</a>"
+        kura_base = f"http://127.0.0.1:{self.kura_port}"
+        pages = [
+            # (figure id, variant, Kura URL(s), cgit URL(s), expected text (Kura, cgit)); a list of
+            # URLs: one per request (warm-up ones first), the expected texts then a list too
+            ("pages.tree", "root", [f"{k}/tree/{v}" for v in vs], [f"{c}/tree/?id={v}" for v in vs],
+             ([">README.md</a>"] * n, [">README.md</a>"] * n)),
+            ("pages.tree", f"folder {tree_dir}", [f"{k}/tree/{v}/{q(tree_dir)}" for v in vs],
+             [f"{c}/tree/{q(tree_dir)}?id={v}" for v in vs], ([leaf_name] * n, [leaf_name] * n)),
+            ("pages.blob", f"{PAGES_FILE}, {PAGES_FILE_LINES} lines", [f"{k}/blob/{v}/{q(PAGES_FILE)}" for v in vs],
+             [f"{c}/tree/{q(PAGES_FILE)}?id={v}" for v in vs], (["hl-"] * n, [subj["blob_expect"]] * n)),
+            ("pages.log", "main", f"{k}/commits/main", f"{c}/log/?h=main", (head, head)),
+            ("pages.pathlog", f"file {subj['path_file']} ({subj['path_file_commits']} commits)",
+             f"{k}/commits/main/{q(subj['path_file'])}", f"{c}/log/{q(subj['path_file'])}?h=main",
+             (subj["path_file_shas"], subj["path_file_shas"])),
+            ("pages.pathlog", f"folder {subj['path_dir']}", f"{k}/commits/main/{q(subj['path_dir'])}",
+             f"{c}/log/{q(subj['path_dir'])}?h=main", (subj["path_dir_shas"], subj["path_dir_shas"])),
+            ("pages.commit", f"{n} mid-history commits, {min(d['files'] for d in diffs)}–"
+             f"{max(d['files'] for d in diffs)} files, {min(d['added'] + d['removed'] for d in diffs)}–"
+             f"{max(d['added'] + d['removed'] for d in diffs)} changed lines",
+             [f"{k}/commit/{d['sha']}" for d in diffs], [f"{c}/commit/?id={d['sha']}" for d in diffs],
+             ([d["sha"] for d in diffs], [d["sha"] for d in diffs])),
+            ("pages.search", f"rare word ({PAGES_RARE_WORD}: every file read)",
+             f"{k}/search?q={PAGES_RARE_WORD}&ref=main", None, (PAGES_FILE, None)),
+            ("pages.search", f"common word ({PAGES_COMMON_WORD}: stops at 200 matches)",
+             f"{k}/search?q={PAGES_COMMON_WORD}&ref=main", None, ("<mark>", None)),
+            ("pages.repeat", "tree/SHA (root at main's commit)", f"{k}/tree/{head}", f"{c}/tree/?id={head}",
+             (">README.md</a>", ">README.md</a>")),
+            ("pages.repeat", f"commit/SHA ({rep['files']} files, {rep['added'] + rep['removed']} changed lines)",
+             f"{k}/commit/{rep['sha']}", f"{c}/commit/?id={rep['sha']}", (rep["paths"][0], rep["paths"][0])),
+        ]
+        info = {"repo": repo.key, "subjects": {kk: v for kk, v in subj.items() if not kk.endswith("_shas")
+                                               and kk != "diff_candidates"},
+                "diff_commits": [{kk: d[kk] for kk in ("sha", "files", "added", "removed")} for d in diffs],
+                "repeat_commit": rep["sha"], "runs": runs, "warmup": warm, "pages": []}
+        info["subjects"]["diff_candidates_in_window"] = len(cands)
+        self.results["pages"] = info
+        kc, cc = PageClient(kura_base), PageClient(self.cgit["base"])
+
+        def check(client, name, url, expect) -> bytes:
+            st, body, _, hdr = client.get(url)
+            text = body.decode(errors="replace")
+            if st != 200:
+                raise BenchError(f"{name} {url}: HTTP {st}: {text[:300]!r}")
+            if "text/html" not in hdr.get("content-type", ""):
+                raise BenchError(f"{name} {url}: content type {hdr.get('content-type')!r}, not HTML")
+            wants = expect if isinstance(expect, list) else [expect]
+            if not any(w in text for w in wants):
+                raise BenchError(f"{name} {url}: the page does not contain {wants[0]!r}"
+                                 + (f" (nor any of {len(wants) - 1} others)" if len(wants) > 1 else ""))
+            return body
+
+        # what each page shows, checked once on both servers before anything is timed
+        log(f"pages: checking that Kura and cgit ({self.cgit['base']}) serve every page")
+        for fid, variant, ku, cu, (ke, ce) in pages:
+            for i in range(1):  # of a list of commits only the first, a warm-up one: the rest stay unseen
+                kb = check(kc, "kura", ku[i] if isinstance(ku, list) else ku,
+                           ke[i] if isinstance(ku, list) else ke)
+                if cu is not None:
+                    check(cc, "cgit", cu[i] if isinstance(cu, list) else cu,
+                          ce[i] if isinstance(cu, list) else ce)
+                if i == 0:  # kept for a look: bench/out/run/pages/
+                    samples = self.work / "pages"
+                    samples.mkdir(exist_ok=True)
+                    slug = re.sub(r"[^a-z0-9]+", "-", f"{fid} {variant}".lower()).strip("-")[:60]
+                    (samples / f"{slug}.kura.html").write_bytes(kb)
+                    if cu is not None:
+                        (samples / f"{slug}.cgit.html").write_bytes(
+                            cc.get(cu[0] if isinstance(cu, list) else cu)[1])
+                if fid == "pages.tree" and i == 0:
+                    text = kb.decode(errors="replace")
+                    rows = text.count('<td class="last-commit">')
+                    with_last = text.count('<td class="last-commit"><a ')
+                    info.setdefault("tree_last_commits", {})[variant] = f"{with_last}/{rows}"
+                    if with_last < rows:
+                        msg = (f"Kura's tree page `{ku}` showed a last commit for only {with_last} of {rows} "
+                               "entries (its walk hit the time or commit limit).")
+                        log("  warning: " + msg)
+                        self.results["notes"].append(msg)
+                if fid == "pages.blob":
+                    info["blob_highlight_spans"] = kb.decode(errors="replace").count('class="hl-')
+
+        log(f"pages: {len(pages)} pages, {runs} requests each per server (alternating, after {warm} "
+            "warm-up requests), one persistent connection per server")
+        smp = Sampler(self.kura.roots, self.kura.idle)
+        smp.start()
+        try:
+            for fid, variant, ku, cu, _ in pages:
+                res = {"kura": [], "cgit": []}
+                size = {"kura": [], "cgit": []}
+                for i in range(n):
+                    for side, client, urls in (("kura", kc, ku), ("cgit", cc, cu)):
+                        if urls is None:
+                            continue
+                        url = urls[i] if isinstance(urls, list) else urls
+                        st, body, took, _ = client.get(url)
+                        if st != 200:
+                            raise BenchError(f"{side} {url}: HTTP {st}")
+                        if i >= warm:
+                            res[side].append(took * 1000)
+                            size[side].append(len(body))
+                self.add_page(fid, variant, repo.key, ku, cu, res, size)
+        finally:
+            smp.stop()
+            kc.close()
+            cc.close()
+        info["connections"] = {"kura": kc.connects, "cgit": cc.connects}
+        self.results["pages_rss"] = {"kura_peak_mib": smp.peak_roots / MiB}
+
+    def add_page(self, fid, variant, repo, ku, cu, res, size):
+        def summ(xs):
+            return dict(summary(xs), p90=p90(xs)) if xs else None
+        k, r = res["kura"], res["cgit"]
+        ks, rs = summ(k), summ(r)
+        fig = {
+            "id": fid,
+            "group": "pages",
+            "repo": repo,
+            "proto": variant,
+            "metric": PAGE_TARGETS[fid][0],
+            "unit": "ms",
+            "better": "lower",
+            "reference_name": "cgit",
+            "kura": ks,
+            "reference": rs,
+            "ratio": ks["median"] / rs["median"] if rs and rs["median"] > 0 else None,
+            "pair_ratio": summary([a / b for a, b in zip(k, r) if b > 0]) if r else None,
+            "urls": {"kura": ku if isinstance(ku, str) else f"{ku[0]} ... ({len(ku)} commits)",
+                     "cgit": cu if cu is None or isinstance(cu, str) else f"{cu[0]} ... ({len(cu)} commits)"},
+            "bytes": {"kura": statistics.median(size["kura"]),
+                      "cgit": statistics.median(size["cgit"]) if size["cgit"] else None},
+            "target_ms": PAGE_TARGETS[fid][1],
+            "meets_target": ks["median"] <= PAGE_TARGETS[fid][1],
+            "samples": {"kura": k, "reference": r},
+        }
+        self.results["figures"].append(fig)
+        rt = f", cgit {rs['median']:.2f} ms (p90 {rs['p90']:.2f}), ratio {fig['ratio']:.2f}x" if rs else ""
+        log(f"  {fid} {variant}: kura {ks['median']:.2f} ms (p90 {ks['p90']:.2f}){rt}; target "
+            f"{fig['target_ms']:g} ms {'met' if fig['meets_target'] else 'MISSED'}")
+
     # ---------------------------------------------------------------- main
 
     def run(self):
@@ -968,8 +1361,7 @@ http {{
         self.setup_reference()
         self.check_same_refs()
         self.idle_rss("after start")
-        only = set(self.args.only.split(",")) if self.args.only else None
-        want = lambda f: only is None or f in only  # noqa: E731
+        want = self.want
         read_repos = [r for r in self.repos if r.kind in ("gen", "user")]
         for repo in read_repos:
             if want("clone"):
@@ -982,6 +1374,10 @@ http {{
                 self.fig_refs(repo)
         if want("push"):
             self.fig_push(next(r for r in self.repos if r.kind == "push"))
+        if want("pages"):
+            self.idle_rss("before the pages")
+            self.fig_pages(next(r for r in self.repos if r.kind == "pages"))
+            self.idle_rss("after the pages")
         self.idle_rss("after the run")
         self.results["duration_s"] = time.time() - t_start
 
@@ -1008,15 +1404,18 @@ http {{
             "kernel": platform.release(),
             "git": sh(self.git, "--version") + f" ({self.git})",
             "python": platform.python_version(),
-            "kura_commit": commit + (" + uncommitted changes in crates/" if dirty else ""),
+            "kura_commit": (f"binary `{self.kura_bin}` (given with --kura-bin; checkout at {commit}"
+                            + (" + uncommitted changes in crates/)" if dirty else ")")) if self.args.kura_bin
+                           else commit + (" + uncommitted changes in crates/" if dirty else "")),
             "kura_bin": self.kura_bin,
             "maintained": self.maintained,
             "maintain_available": getattr(self, "maintain_available", False),
             "maintain_cmd": ("kura " + " ".join(self.maintain_cmd)) if getattr(self, "maintain_cmd", None) else None,
             "runs": {k: self.mode[k] for k in ("clone_runs", "small_runs", "small_batch", "push_runs", "push_batch",
-                                               "tput_runs")},
+                                               "tput_runs", "page_runs")},
+            "only": ",".join(g for g in GROUPS if self.want(g)) if self.only else None,
             "tput_levels": self.mode["tput_levels"],
-            "repos": {r.key: {"label": r.label, **r.info} for r in self.repos},
+            "repos": {r.key: {"label": r.label, "kind": r.kind, **r.info} for r in self.repos},
         }
 
 
@@ -1036,6 +1435,89 @@ def install_content(src: Path, dest: Path, init_git: str | None = None):
     for junk in ("main-marks",):
         if (dest / junk).exists():
             (dest / junk).unlink()
+
+
+def pages_file_text(version: int = 0) -> str:
+    """PAGES_FILE: PAGES_FILE_LINES lines of plausible Rust (doc comments, strings, numbers,
+    format strings, matches) for the highlighter, with PAGES_RARE_WORD in every function name;
+    `version` changes the last line of the table only."""
+    rng = random.Random(1000)
+    w = lambda: rng.choice(WORDS)  # noqa: E731
+    out = [
+        "//! Page rendering (generated for the benchmark: the highlighted-file figure).",
+        "",
+        "use std::collections::HashMap;",
+        "use std::fmt::Write as _;",
+        "",
+    ]
+    tail = ["", "/// Weights of the words above.", "pub const WEIGHTS: &[(&str, u32)] = &[", "];"]
+    i = 0
+    while True:
+        a, b, c = w(), w(), w()
+        block = [
+            f"/// Frobnicates the {a} {b} of a {c} (step {i}).",
+            "#[inline]",
+            f"pub fn {PAGES_RARE_WORD}_{a.lower()}_{i:03d}(input: &str, count: usize) -> Result<String, String> {{",
+            "    let mut buffer = String::with_capacity(count * 8);",
+            "    let mut seen: HashMap<&str, usize> = HashMap::new();",
+            "    for (index, part) in input.split(' ').enumerate().take(count) {",
+            f"        if index % {rng.randint(2, 9)} == 0 && part.len() > {rng.randint(1, 12)} {{",
+            f'            let _ = write!(buffer, "{{}}:{{}} ", "{w()}", index);',
+            "        } else {",
+            "            *seen.entry(part).or_insert(0) += 1;",
+            "            buffer.push_str(part);",
+            "        }",
+            "    }",
+            f"    // {w()} {w()} {w()}: keep the {w()} in order",
+            "    match buffer.len() {",
+            f'        0 => Err(format!("empty {w()} after {{}} items", count)),',
+            f"        n if n > {rng.randint(100, 9000)} => Ok(buffer[..n / 2].to_string()),",
+            f"        _ => Ok(format!(\"{{buffer}} ({{}} distinct)\", seen.len() + {rng.randint(0, 99)})),",
+            "    }",
+            "}",
+            "",
+        ]
+        if len(out) + len(block) + len(tail) > PAGES_FILE_LINES:
+            break
+        out += block
+        i += 1
+    rows = [f'    ("{w()}", {rng.randint(0, 65535)}),' for _ in range(PAGES_FILE_LINES - len(out) - len(tail))]
+    rows[-1] = f'    ("version", {version}),'
+    out += tail[:3] + rows + tail[3:]
+    assert len(out) == PAGES_FILE_LINES
+    return "\n".join(out) + "\n"
+
+
+def make_pages_repo(src: Path, dest: Path, git: str):
+    """A copy of the generated repository `src` with one more commit on main that adds
+    PAGES_FILE, then PAGES_FILE_VERSIONS commits that each change its last table line
+    (deterministic: fixed contents, authors and dates)."""
+    dest = Path(dest).resolve()
+    tmp = dest.with_name(dest.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(src, tmp, symlinks=True)
+    env = gen_git_env()
+    out = lambda *a: run([git, "-C", tmp, *a], env=env).stdout.decode().strip()  # noqa: E731
+    tip = out("rev-parse", "refs/heads/main")
+    t = int(out("log", "-1", "--format=%ct", "refs/heads/main")) + 600
+    stream = b""
+    for v in range(PAGES_FILE_VERSIONS + 1):
+        body = pages_file_text(v).encode()
+        msg = (b"pages: the page renderer\n" if v == 0 else b"pages: version %d of the weights\n" % v)
+        who = f"Dev {3 + v % 5} <dev{3 + v % 5}@example.com> {t + 600 * v} +0000\n"
+        stream += f"commit refs/heads/main\nauthor {who}committer {who}".encode()
+        stream += b"data %d\n%s" % (len(msg), msg)
+        if v == 0:
+            stream += f"from {tip}\n".encode()
+        stream += f"M 100644 inline {PAGES_FILE}\n".encode() + b"data %d\n%s\n" % (len(body), body)
+    stream += b"done\n"
+    run([git, "-C", tmp, "fast-import", "--quiet", "--done"], input=stream, env=env)
+    run([git, "-C", tmp, "-c", "pack.threads=1", "-c", "repack.writeBitmaps=false", "repack", "-a", "-d", "-q"],
+        env=env)
+    run([git, "-C", tmp, "pack-refs", "--all"], env=env)
+    if (tmp / "main-marks").exists():
+        (tmp / "main-marks").unlink()
+    os.rename(tmp, dest)
 
 
 def repo_state(d: Path) -> str:
@@ -1071,15 +1553,98 @@ def cell(s: dict, unit: str) -> str:
     return f"{fmt(s['median'], unit)} ({fmt(s['min'], unit)}–{fmt(s['max'], unit)})"
 
 
-def markdown(results: dict) -> str:
+def pages_figures(results: dict) -> list[dict]:
+    return [f for f in results["figures"] if f["group"] == "pages"]
+
+
+def page_target_rows(results: dict) -> list[str]:
+    rows = []
+    for f in pages_figures(results):
+        ref = (f", cgit {fmt(f['reference']['median'], 'ms')} ms, {f['ratio']:.2f}×"
+               if f["reference"] else ", cgit: none")
+        rows.append(f"| {PAGE_TARGETS[f['id']][0]} ≤ {f['target_ms']:g} ms | {f['repo']} | {f['proto']} | "
+                    f"Kura {fmt(f['kura']['median'], 'ms')} ms{ref} | {'✅' if f['meets_target'] else '❌'} |")
+    return rows
+
+
+def pages_markdown(results: dict, heading: bool = True) -> str:
+    """Figure 6: the pages table, what was measured on what, Kura's memory around it."""
+    figs = pages_figures(results)
+    if not figs:
+        return ""
+    m, info = results["meta"], results.get("pages", {})
+    cg = results.get("cgit_setup", {})
+    L = []
+    if heading:
+        L.append(f"Mode `{m['mode']}`, {m['date']}; Kura {m['kura_commit']}; cgit {cg.get('version', '?')} "
+                 f"(Debian package) under {results.get('reference_setup', {}).get('nginx', 'nginx')} + fcgiwrap.")
+        L.append("")
+    r = m["repos"].get(info.get("repo", "pages"), {})
+    if r:
+        L.append(f"Repository `{info.get('repo')}`: {r['label']}: {r['commits']} commits, {r['refs']} refs, "
+                 f"{r['files_at_head']} files at HEAD, {r['pack_bytes'] / MiB:.1f} MiB packed; maintained by Kura "
+                 f"(`{m.get('maintain_cmd') or 'not maintained'}`: {r.get('kura_after_maintain', '?')}); cgit "
+                 "reads the same directory.")
+        L.append("")
+    L.append(f"Each page: {info.get('runs', '?')} requests per server, alternating Kura / cgit, after "
+             f"{info.get('warmup', '?')} warm-up requests each, anonymous, over one persistent HTTP/1.1 "
+             "connection per server, timed at the client from sending the request to the last byte. "
+             "Median (p90) in ms; ratio = Kura median / cgit median. cgit is uncached (`cache-size=0`).")
+    L.append("")
+    L.append("| page | variant | Kura ms | cgit ms | Kura / cgit | Kura target | size Kura / cgit (KiB) |")
+    L.append("|---|---|---|---|---|---|---|")
+    for f in figs:
+        k, c = f["kura"], f["reference"]
+        kc = f"{fmt(k['median'], 'ms')} ({fmt(k['p90'], 'ms')})"
+        cc = f"{fmt(c['median'], 'ms')} ({fmt(c['p90'], 'ms')})" if c else "—"
+        ratio = f"**{f['ratio']:.2f}×**" if f["ratio"] is not None else "—"
+        b = f["bytes"]
+        size = f"{b['kura'] / 1024:.0f} / " + (f"{b['cgit'] / 1024:.0f}" if b["cgit"] else "—")
+        L.append(f"| {PAGE_TARGETS[f['id']][0]} | {f['proto']} | {kc} | {cc} | {ratio} | "
+                 f"≤ {f['target_ms']:g} ms {'✅' if f['meets_target'] else '❌'} | {size} |")
+    L.append("")
+    s = info.get("subjects", {})
+    notes = []
+    if info.get("tree_last_commits"):
+        notes.append("Kura's tree pages showed a last commit for "
+                     + ", ".join(f"{v} entries ({k})" for k, v in info["tree_last_commits"].items())
+                     + "; cgit's tree page has no last-commit column (it lists names, modes and sizes only).")
+    if "blob_highlight_spans" in info:
+        notes.append(f"Kura's file page had {info['blob_highlight_spans']} highlighting spans; cgit shows the file "
+                     "with line numbers and no highlighting (no source-filter configured).")
+    if s:
+        notes.append(f"Path log of a file: `{s.get('path_file')}`, the file most commits touched "
+                     f"({s.get('path_file_commits')}), so both servers walk the whole history; of a folder: "
+                     f"`{s.get('path_dir')}`. Commit pages: every timed request shows a different commit (the "
+                     "same one on both servers in a round), from the middle 20 % of main's first-parent history, "
+                     "the ones with the largest text diffs; the repeated commit/SHA figure asks for the median "
+                     "one of them again and again. Code search has no cgit counterpart.")
+    rss = results.get("idle_rss", {})
+    if "before the pages" in rss:
+        a, b = rss["before the pages"]["kura_mib"], rss.get("after the pages", {}).get("kura_mib", 0)
+        peak = results.get("pages_rss", {}).get("kura_peak_mib", 0)
+        notes.append(f"Kura's RSS: {a:.1f} MiB idle before the page runs, {peak:.1f} MiB at most during them, "
+                     f"{b:.1f} MiB idle after them ({b - a:+.1f} MiB).")
+    for n in notes:
+        L.append(n)
+        L.append("")
+    return "\n".join(L)
+
+
+def markdown(results: dict, pages: bool = True) -> str:
     m = results["meta"]
     L = []
     L.append(f"Mode `{m['mode']}`, {m['date']}; Kura {m['kura_commit']}; {m['git']}; "
              f"reference: {results.get('reference_setup', {}).get('nginx', 'nginx')} + fcgiwrap + git http-backend.")
     L.append("")
-    if m["maintained"]:
+    only_pages = all(r.get("kind") == "pages" for r in m["repos"].values())
+    if m["maintained"] and only_pages:
+        L.append(f"**Kura's repository was maintained** (`{m['maintain_cmd']}`) before measuring; cgit reads the "
+                 "same directory.")
+    elif m["maintained"]:
         L.append(f"**Kura's repositories were maintained** (`{m['maintain_cmd']}`) before measuring; the reference "
-                 "serves its own unmaintained copies of the same repositories.")
+                 "serves its own unmaintained copies of the same repositories"
+                 + (" (cgit reads Kura's `pages` directory)." if "pages" in m["repos"] else "."))
     elif m["maintain_available"]:
         L.append("`kura repo maintain` exists but was not run (--no-maintain): both servers serve the same "
                  "unmaintained files.")
@@ -1099,7 +1664,8 @@ def markdown(results: dict) -> str:
     # the targets first
     rows = [f for f in results["figures"] if "target" in f]
     idle = results.get("idle_rss", {})
-    if rows or idle:
+    prows = page_target_rows(results) if pages else []
+    if rows or idle or prows:
         L.append("Targets from the issue (Kura / reference, ratio of medians):")
         L.append("")
         L.append("| target | repo | variant | Kura / ref | |")
@@ -1111,13 +1677,16 @@ def markdown(results: dict) -> str:
             v = idle["after start"]["kura_mib"]
             L.append(f"| Kura idle RSS ≤ {IDLE_RSS_TARGET_MB:g} MB | | | {v:.1f} MiB | "
                      f"{'✅' if v <= IDLE_RSS_TARGET_MB else '❌'} |")
+        L += prows
         L.append("")
-    L.append("All figures. Each cell: median (min–max) over the runs; ratio = Kura median / reference median "
-             "(pairwise ratios of the alternating runs in brackets). Lower is better unless marked ↑.")
-    L.append("")
-    L.append("| figure | repo | variant | metric | Kura | reference | Kura / ref | target |")
-    L.append("|---|---|---|---|---|---|---|---|")
-    for f in results["figures"]:
+    others = [f for f in results["figures"] if f["group"] != "pages"]
+    if others:
+        L.append("All figures. Each cell: median (min–max) over the runs; ratio = Kura median / reference median "
+                 "(pairwise ratios of the alternating runs in brackets). Lower is better unless marked ↑.")
+        L.append("")
+        L.append("| figure | repo | variant | metric | Kura | reference | Kura / ref | target |")
+        L.append("|---|---|---|---|---|---|---|---|")
+    for f in others:
         ratio = "n/a"
         if f["ratio"] is not None:
             ratio = f"**{f['ratio']:.2f}×**"
@@ -1130,6 +1699,10 @@ def markdown(results: dict) -> str:
         L.append(f"| {f['group']} | {f['repo']} | {f['proto'] or ''} | {metric} ({f['unit']}) | "
                  f"{cell(f['kura'], f['unit'])} | {cell(f['reference'], f['unit'])} | {ratio} | {target} |")
     L.append("")
+    if pages and pages_figures(results):
+        L.append("### Pages vs cgit")
+        L.append("")
+        L.append(pages_markdown(results, heading=False))
     idle = results.get("idle_rss", {})
     if idle:
         a = idle.get("after start", {})
@@ -1157,6 +1730,8 @@ def markdown(results: dict) -> str:
              f"{r['small_batch']} operations; pushes {r['push_runs']} of {r['push_batch']}; throughput "
              f"{r['tput_runs']} per level, requests per run "
              + ", ".join(f"N={n}: {q}" for n, q in m["tput_levels"].items())
+             + f"; pages {r.get('page_runs', '?')} requests each"
+             + (f" (groups run: {m['only']})" if m.get("only") else "")
              + f". Whole run {results.get('duration_s', 0) / 60:.1f} min.")
     return "\n".join(L) + "\n"
 
@@ -1167,14 +1742,22 @@ def machine_block(results: dict) -> str:
             f"- `free -g`:\n\n```\n{m['free_g']}\n```\n")
 
 
-def update_doc(results: dict, md: str):
+def update_doc(results: dict):
+    """Replaces the "Latest results" block when the run measured more than the pages, and the
+    block of the "Pages vs cgit" section when it measured the pages (so `--only pages` leaves
+    the other figures alone, and a run without the pages leaves the pages figures alone)."""
     doc = ROOT / "BENCHMARKS.md"
     text = doc.read_text()
-    begin, end = "<!-- results:begin -->", "<!-- results:end -->"
-    if begin not in text or end not in text:
-        raise BenchError(f"{doc} has no {begin} ... {end} markers")
-    block = f"{begin}\n\nMachine:\n\n{machine_block(results)}\n{md}\n{end}"
-    text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+    blocks = []
+    if any(f["group"] != "pages" for f in results["figures"]):
+        blocks.append(("<!-- results:begin -->", "<!-- results:end -->", markdown(results, pages=False)))
+    if pages_figures(results):
+        blocks.append(("<!-- pages-results:begin -->", "<!-- pages-results:end -->", pages_markdown(results)))
+    for begin, end, md in blocks:
+        if begin not in text or end not in text:
+            raise BenchError(f"{doc} has no {begin} ... {end} markers")
+        block = f"{begin}\n\nMachine:\n\n{machine_block(results)}\n{md}\n{end}"
+        text = text[: text.index(begin)] + block + text[text.index(end) + len(end):]
     doc.write_text(text)
     log(f"updated {doc}")
 
@@ -1187,7 +1770,7 @@ def main(argv=None) -> int:
     g.add_argument("--tiny", dest="mode", action="store_const", const="tiny", help="smoke test of the harness only")
     ap.add_argument("--repo", action="append", metavar="PATH", help="also benchmark this repository (repeatable)")
     ap.add_argument("--runs", type=int, help="override every repeat count")
-    ap.add_argument("--only", help="comma list of clone,throughput,refs,push (default: all)")
+    ap.add_argument("--only", help=f"comma list of {','.join(GROUPS)} (default: all)")
     ap.add_argument("--no-maintain", action="store_true", help="do not run `kura repo maintain` even if it exists")
     ap.add_argument("--no-build", action="store_true", help="use the existing release binary")
     ap.add_argument("--kura-bin", help="use this kura binary instead of building")
@@ -1197,7 +1780,11 @@ def main(argv=None) -> int:
     ap.set_defaults(mode="quick")
     args = ap.parse_args(argv)
 
-    b = Bench(args)
+    try:
+        b = Bench(args)
+    except BenchError as e:
+        log(f"error: {e}")
+        return 2
 
     def on_term(signum, frame):
         raise KeyboardInterrupt
@@ -1220,7 +1807,7 @@ def main(argv=None) -> int:
     (b.out / "results.json").write_text(json.dumps(b.results, indent=2, default=str))
     (b.out / "results.md").write_text(md)
     if args.update_doc:
-        update_doc(b.results, md)
+        update_doc(b.results)
     print(md)
     log(f"wrote {b.out / 'results.md'} and {b.out / 'results.json'}")
     return 0

@@ -49,9 +49,8 @@ impl Visitor {
     }
 
     /// The signed-in user, or a redirect to the sign-in page that comes back here.
-    pub fn require_user(&self) -> Result<&Actor, Response> {
-        self.user()
-            .ok_or_else(|| Redirect::to(&self.chrome.login_href()).into_response())
+    pub fn require_user(&self) -> Result<&Actor, Redirect> {
+        self.user().ok_or_else(|| Redirect::to(&self.chrome.login_href()))
     }
 }
 

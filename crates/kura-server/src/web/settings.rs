@@ -63,7 +63,7 @@ async fn render(s: &AppState, v: &Visitor, new_token: Option<String>, notice: Op
 
 pub async fn show(State(s): State<AppState>, v: Visitor) -> Result<Response, WebError> {
     if let Err(r) = v.require_user() {
-        return Ok(r);
+        return Ok(r.into_response());
     }
     render(&s, &v, None, None, None).await
 }
