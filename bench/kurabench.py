@@ -1396,6 +1396,9 @@ http {{
                 return ""
         commit = sh("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
         dirty = bool(sh("git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no", "--", "crates"))
+        kura_commit = commit + (" + uncommitted changes in crates/" if dirty else "")
+        if self.args.kura_bin:
+            kura_commit = f"binary `{self.kura_bin}` (--kura-bin; the checkout is at {kura_commit})"
         return {
             "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
             "mode": self.args.mode,
@@ -1404,9 +1407,7 @@ http {{
             "kernel": platform.release(),
             "git": sh(self.git, "--version") + f" ({self.git})",
             "python": platform.python_version(),
-            "kura_commit": (f"binary `{self.kura_bin}` (given with --kura-bin; checkout at {commit}"
-                            + (" + uncommitted changes in crates/)" if dirty else ")")) if self.args.kura_bin
-                           else commit + (" + uncommitted changes in crates/" if dirty else "")),
+            "kura_commit": kura_commit,
             "kura_bin": self.kura_bin,
             "maintained": self.maintained,
             "maintain_available": getattr(self, "maintain_available", False),

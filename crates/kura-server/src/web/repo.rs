@@ -42,6 +42,8 @@ pub struct Head {
     pub rev: String,
     pub rev_name: String,
     pub can_admin: bool,
+    /// What the search box shows (the search page's query).
+    pub q: String,
 }
 
 pub struct Ctx {
@@ -66,6 +68,7 @@ pub async fn open(s: &AppState, v: Visitor, ns: &str, name: &str, tab: &'static 
         rev: encode_path(&acc.repo.default_branch),
         rev_name: acc.repo.default_branch.clone(),
         can_admin: acc.role >= Role::Admin,
+        q: String::new(),
     };
     Ok(Ctx { v, acc, head })
 }

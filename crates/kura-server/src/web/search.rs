@@ -65,6 +65,7 @@ fn marked(text: &str, ranges: &[(usize, usize)]) -> String {
 pub async fn search(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<(String, String)>, Query(q): Query<SearchQuery>) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let query: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
+    c.head.q = query.clone();
     let rev = q.rev.filter(|r| !r.is_empty()).unwrap_or_else(|| c.acc.repo.default_branch.clone());
     if query.is_empty() {
         return Ok(page(SearchPage { chrome: c.v.chrome, head: c.head, q: query, files: Vec::new(), matches: Vec::new(), truncated: false, searched: false }));
