@@ -3,7 +3,9 @@
 
 Both servers serve the same bare repositories on loopback ports; every figure is measured in
 alternating runs (Kura, reference, Kura, reference, ...) and reported as min/median/max per
-server and as the ratio Kura / reference. See BENCHMARKS.md for what each figure means.
+server and as the ratio Kura / reference. Figure 6 (`--only pages`) compares Kura's browser
+pages with cgit under the same nginx + fcgiwrap, on the same repository directory, against
+absolute targets. See BENCHMARKS.md for what each figure means.
 Standard library only (Python 3.11).
 """
 
@@ -185,6 +187,21 @@ def tree_cpu(roots: list[int], resident=()) -> tuple[float, float]:
         else:
             kids += st[0] + st[1]
     return own / CLK_TCK, kids / CLK_TCK
+
+
+def rss_split(pid: int) -> dict:
+    """RSS of one process split as /proc/PID/status does: anonymous memory (the heap) and
+    file-backed pages (e.g. mmapped pack files, which the kernel can drop), in MiB."""
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("RssAnon", "RssFile", "RssShmem"):
+                    out[k] = int(v.split()[0]) / 1024
+    except OSError:
+        pass
+    return {"anon_mib": out.get("RssAnon", 0.0), "file_mib": out.get("RssFile", 0.0) + out.get("RssShmem", 0.0)}
 
 
 def rss_of(pids) -> int:
@@ -571,7 +588,7 @@ class Bench:
                      describe(many, self.git))
             )
         src_dir = self.work / "sources"
-        for i, path in enumerate(self.args.repo if reads else []):
+        for i, path in enumerate((self.args.repo or []) if reads else []):
             path = Path(path).resolve()
             base = re.sub(r"[^A-Za-z0-9._-]", "-", path.name.removesuffix(".git")).strip(".-") or "repo"
             key = f"user{i + 1}-{base}"[:90]
@@ -592,7 +609,8 @@ class Bench:
                 log(f"adding {PAGES_FILE} ({PAGES_FILE_LINES} lines) on top of a copy of {base.name} ({pages.name})")
                 make_pages_repo(base, pages, self.git)
             self.repos.append(Repo("pages", f"{pp.label()} plus a commit adding {PAGES_FILE} "
-                                   f"({PAGES_FILE_LINES} lines)", pages, "main", "pages", describe(pages, self.git)))
+                                   f"({PAGES_FILE_LINES} lines) and {PAGES_FILE_VERSIONS} commits that each change "
+                                   "its last line", pages, "main", "pages", describe(pages, self.git)))
         if not self.repos:
             raise BenchError("nothing to measure")
 
@@ -1109,11 +1127,15 @@ http {{
             vals.append(rss_of(self.kura.roots) / MiB)
             time.sleep(0.1)
         ref_vals = rss_of(self.ref.roots + list(self.ref.idle)) / MiB
+        split = rss_split(self.kura.roots[0])
         self.results.setdefault("idle_rss", {})[when] = {
             "kura_mib": statistics.median(vals),
+            "kura_anon_mib": split["anon_mib"],
+            "kura_file_mib": split["file_mib"],
             "reference_tree_mib": ref_vals,
         }
-        log(f"idle RSS {when}: kura {statistics.median(vals):.1f} MiB, reference tree {ref_vals:.1f} MiB")
+        log(f"idle RSS {when}: kura {statistics.median(vals):.1f} MiB (anonymous {split['anon_mib']:.1f}, "
+            f"file-backed {split['file_mib']:.1f}), reference tree {ref_vals:.1f} MiB")
 
     # figure 6
     def pages_subjects(self, repo: Repo) -> dict:
@@ -1209,19 +1231,20 @@ http {{
         pages = [
             # (figure id, variant, Kura URL(s), cgit URL(s), expected text (Kura, cgit)); a list of
             # URLs: one per request (warm-up ones first), the expected texts then a list too
-            ("pages.tree", "root", [f"{k}/tree/{v}" for v in vs], [f"{c}/tree/?id={v}" for v in vs],
+            ("pages.tree", "root, a new commit per round", [f"{k}/tree/{v}" for v in vs], [f"{c}/tree/?id={v}" for v in vs],
              ([">README.md</a>"] * n, [">README.md</a>"] * n)),
-            ("pages.tree", f"folder {tree_dir}", [f"{k}/tree/{v}/{q(tree_dir)}" for v in vs],
+            ("pages.tree", f"folder {tree_dir}, a new commit per round", [f"{k}/tree/{v}/{q(tree_dir)}" for v in vs],
              [f"{c}/tree/{q(tree_dir)}?id={v}" for v in vs], ([leaf_name] * n, [leaf_name] * n)),
-            ("pages.blob", f"{PAGES_FILE}, {PAGES_FILE_LINES} lines", [f"{k}/blob/{v}/{q(PAGES_FILE)}" for v in vs],
-             [f"{c}/tree/{q(PAGES_FILE)}?id={v}" for v in vs], (["hl-"] * n, [subj["blob_expect"]] * n)),
-            ("pages.log", "main", f"{k}/commits/main", f"{c}/log/?h=main", (head, head)),
+            ("pages.blob", f"{PAGES_FILE}, {PAGES_FILE_LINES} lines, a new version per round",
+             [f"{k}/blob/{v}/{q(PAGES_FILE)}" for v in vs],
+             [f"{c}/tree/{q(PAGES_FILE)}?id={v}" for v in vs], ([subj["blob_expect"]] * n, [subj["blob_expect"]] * n)),
+            ("pages.log", "main, by branch name", f"{k}/commits/main", f"{c}/log/?h=main", (head, head)),
             ("pages.pathlog", f"file {subj['path_file']} ({subj['path_file_commits']} commits)",
              f"{k}/commits/main/{q(subj['path_file'])}", f"{c}/log/{q(subj['path_file'])}?h=main",
              (subj["path_file_shas"], subj["path_file_shas"])),
             ("pages.pathlog", f"folder {subj['path_dir']}", f"{k}/commits/main/{q(subj['path_dir'])}",
              f"{c}/log/{q(subj['path_dir'])}?h=main", (subj["path_dir_shas"], subj["path_dir_shas"])),
-            ("pages.commit", f"{n} mid-history commits, {min(d['files'] for d in diffs)}–"
+            ("pages.commit", f"a new commit per round ({n} from mid-history), {min(d['files'] for d in diffs)}–"
              f"{max(d['files'] for d in diffs)} files, {min(d['added'] + d['removed'] for d in diffs)}–"
              f"{max(d['added'] + d['removed'] for d in diffs)} changed lines",
              [f"{k}/commit/{d['sha']}" for d in diffs], [f"{c}/commit/?id={d['sha']}" for d in diffs],
@@ -1277,14 +1300,19 @@ http {{
                     text = kb.decode(errors="replace")
                     rows = text.count('<td class="last-commit">')
                     with_last = text.count('<td class="last-commit"><a ')
-                    info.setdefault("tree_last_commits", {})[variant] = f"{with_last}/{rows}"
+                    info.setdefault("tree_last_commits", {})[variant.split(",")[0]] = f"{with_last}/{rows}"
                     if with_last < rows:
                         msg = (f"Kura's tree page `{ku}` showed a last commit for only {with_last} of {rows} "
                                "entries (its walk hit the time or commit limit).")
                         log("  warning: " + msg)
                         self.results["notes"].append(msg)
                 if fid == "pages.blob":
-                    info["blob_highlight_spans"] = kb.decode(errors="replace").count('class="hl-')
+                    code = "".join(re.findall(r"<pre>(.*?)</pre>", kb.decode(errors="replace"), re.S))
+                    info["blob_highlight_spans"] = code.count("<span")
+                    if not info["blob_highlight_spans"]:
+                        msg = f"Kura's file page `{ku[0]}` was not highlighted (no <span> in its lines)."
+                        log("  warning: " + msg)
+                        self.results["notes"].append(msg)
 
         log(f"pages: {len(pages)} pages, {runs} requests each per server (alternating, after {warm} "
             "warm-up requests), one persistent connection per server")
@@ -1306,6 +1334,11 @@ http {{
                             res[side].append(took * 1000)
                             size[side].append(len(body))
                 self.add_page(fid, variant, repo.key, ku, cu, res, size)
+                # Kura's RSS right after each page's requests: which page makes it grow
+                split = rss_split(self.kura.roots[0])
+                info.setdefault("kura_rss_after_mib", []).append(
+                    [f"{fid} {variant}", round(rss_of(self.kura.roots) / MiB, 1), round(split["anon_mib"], 1),
+                     round(split["file_mib"], 1)])
         finally:
             smp.stop()
             kc.close()
@@ -1604,6 +1637,12 @@ def pages_markdown(results: dict, heading: bool = True) -> str:
         L.append(f"| {PAGE_TARGETS[f['id']][0]} | {f['proto']} | {kc} | {cc} | {ratio} | "
                  f"≤ {f['target_ms']:g} ms {'✅' if f['meets_target'] else '❌'} | {size} |")
     L.append("")
+    met = sum(f["meets_target"] for f in figs)
+    L.append(f"Kura meets {met} of its {len(figs)} page targets"
+             + (": missed " + "; ".join(f"{PAGE_TARGETS[f['id']][0]} ({f['proto']}): {fmt(f['kura']['median'], 'ms')} ms "
+                                         f"for ≤ {f['target_ms']:g} ms" for f in figs if not f["meets_target"])
+                if met < len(figs) else "") + ".")
+    L.append("")
     s = info.get("subjects", {})
     notes = []
     if info.get("tree_last_commits"):
@@ -1622,10 +1661,24 @@ def pages_markdown(results: dict, heading: bool = True) -> str:
                      "one of them again and again. Code search has no cgit counterpart.")
     rss = results.get("idle_rss", {})
     if "before the pages" in rss:
-        a, b = rss["before the pages"]["kura_mib"], rss.get("after the pages", {}).get("kura_mib", 0)
+        a, b = rss["before the pages"], rss.get("after the pages", {})
         peak = results.get("pages_rss", {}).get("kura_peak_mib", 0)
-        notes.append(f"Kura's RSS: {a:.1f} MiB idle before the page runs, {peak:.1f} MiB at most during them, "
-                     f"{b:.1f} MiB idle after them ({b - a:+.1f} MiB).")
+
+        def split(x):
+            return (f"{x.get('kura_mib', 0):.1f} MiB (anonymous {x.get('kura_anon_mib', 0):.1f}, file-backed "
+                    f"{x.get('kura_file_mib', 0):.1f})")
+        steps, grew, last = info.get("kura_rss_after_mib", []), [], a.get("kura_anon_mib", 0)
+        for name, _, anon, _ in steps:
+            if anon - last >= 2:
+                grew.append(f"{anon - last:+.0f} MiB after {name.split(' ', 1)[0].removeprefix('pages.')} "
+                            f"({name.split(' ', 1)[1]})")
+            last = anon
+        notes.append(f"Kura's RSS (its own process): {split(a)} idle before the page runs, {peak:.1f} MiB at most "
+                     f"during them, {split(b)} idle after them: "
+                     f"{b.get('kura_anon_mib', 0) - a.get('kura_anon_mib', 0):+.1f} MiB anonymous memory"
+                     + (" (" + ", ".join(grew) + ")" if grew else "")
+                     + f", {b.get('kura_file_mib', 0) - a.get('kura_file_mib', 0):+.1f} MiB file-backed pages "
+                     "(mostly the repository's mmapped pack and index files, which the kernel can reclaim).")
     for n in notes:
         L.append(n)
         L.append("")
@@ -1764,7 +1817,8 @@ def update_doc(results: dict):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="bench/run", description="Kura vs git http-backend (nginx + fcgiwrap)")
+    ap = argparse.ArgumentParser(prog="bench/run", description="Kura vs git http-backend (nginx + fcgiwrap); "
+                                 "Kura's pages vs cgit (--only pages)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick", help="the default, under 10 minutes")
     g.add_argument("--full", dest="mode", action="store_const", const="full", help="20 000 commits, more runs")

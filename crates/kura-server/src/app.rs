@@ -188,6 +188,17 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
     let worker = state.ops.spawn_worker();
     let maintenance = crate::maintenance::spawn(state.clone());
+    // Repositories the pages opened are closed once idle (their packs stay mapped while open).
+    let sweeper = {
+        let ops = state.ops.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
+            loop {
+                tick.tick().await;
+                ops.close_idle_repositories();
+            }
+        })
+    };
     let limits = crate::listen::Limits {
         max_connections: state.config.max_connections,
         header_timeout: state.config.http_header_timeout,
@@ -198,6 +209,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     tracing::info!(%addr, "listening");
     crate::listen::serve(listener, app, limits, shutdown_signal()).await;
     worker.abort();
+    sweeper.abort();
     if let Some(m) = maintenance {
         m.abort();
     }

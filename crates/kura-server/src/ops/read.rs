@@ -65,6 +65,15 @@ impl Ops {
     }
 }
 
+impl Ops {
+    /// Drops repositories not used for a while (and so their pack mappings).
+    pub fn close_idle_repositories(&self) {
+        let now = Instant::now();
+        let mut open = self.reader.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, (_, at)| now.duration_since(*at) < KEEP_OPEN);
+    }
+}
+
 impl Reader {
     fn viewer(&self, key: (i64, i64), dir: &std::path::Path) -> Result<Viewer, ViewError> {
         let now = Instant::now();
