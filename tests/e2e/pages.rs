@@ -338,6 +338,11 @@ both! {
             assert_contains(&names, "secret-release-1.0/docs/guide.md", ext);
         }
         assert_eq!(br.get("/alice/secret/archive/main.rar").status, 400);
+        // A namespace alone lists its repositories.
+        let r = br.get("/alice");
+        assert_eq!(r.status, 303, "{}", r.describe());
+        let list = br.get(r.header("location").unwrap_or("/")).text();
+        assert_contains(&list, "alice/secret", "the namespace's repositories");
         // An empty repository tells how to push.
         k.cli_ok(&["repo", "create", "alice/empty"]);
         let e = br.get("/alice/empty").text();

@@ -65,3 +65,8 @@ pub async fn home(State(s): State<AppState>, v: Visitor, Query(q): Query<HomeQue
         total,
     }))
 }
+
+/// `/NS`: the list filtered to that namespace.
+pub async fn namespace(axum::extract::Path(ns): axum::extract::Path<String>) -> axum::response::Redirect {
+    axum::response::Redirect::to(&format!("/?q={}", super::render::encode_query(&format!("{ns}/"))))
+}

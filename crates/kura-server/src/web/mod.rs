@@ -49,6 +49,7 @@ impl Chrome {
 
 pub fn routes() -> Router<AppState> {
     let repo = Router::new()
+        .route("/{ns}", get(home::namespace))
         .route("/{ns}/{repo}", get(repo::summary))
         .route("/{ns}/{repo}/tree/{*rest}", get(repo::tree))
         .route("/{ns}/{repo}/blob/{*rest}", get(repo::blob))

@@ -95,15 +95,30 @@ pub async fn tags(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<
     Ok(page(TagsPage { chrome: c.v.chrome, head: c.head, tags }))
 }
 
-/// Sends what the blocking archive writer produces as the response body, chunk by chunk.
-struct ChannelWriter(tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>);
+/// Sends what the blocking archive writer produces as the response body, chunk by chunk. A
+/// client that stops reading (or an archive that takes too long) ends the writing, so an
+/// archive never holds a reading slot for long.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    rt: tokio::runtime::Handle,
+    until: std::time::Instant,
+}
+
+/// How long one chunk may wait for the client, and how long a whole archive may take.
+const ARCHIVE_STALL: std::time::Duration = std::time::Duration::from_secs(60);
+const ARCHIVE_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .blocking_send(Ok(bytes::Bytes::copy_from_slice(buf)))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
+        let gone = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away or stopped reading");
+        if std::time::Instant::now() > self.until {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the archive took too long"));
+        }
+        let chunk = Ok(bytes::Bytes::copy_from_slice(buf));
+        match self.rt.block_on(tokio::time::timeout(ARCHIVE_STALL, self.tx.send(chunk))) {
+            Ok(Ok(())) => Ok(buf.len()),
+            _ => Err(gone()),
+        }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -131,11 +146,13 @@ pub async fn archive(State(s): State<AppState>, v: Visitor, Path((ns, name, file
     let commit = resolved.commit.clone();
     let ops = s.ops.clone();
     let repo = c.acc.repo.clone();
+    let rt = tokio::runtime::Handle::current();
     tokio::spawn(async move {
         let err_tx = tx.clone();
         let r = ops
             .read(&repo, move |r| {
-                let mut w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter(tx));
+                let until = std::time::Instant::now() + ARCHIVE_MAX;
+                let mut w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter { tx, rt, until });
                 r.archive(&commit, format, &prefix, &mut w)?;
                 w.flush().map_err(|e| kura_view::ViewError::Git(e.to_string()))
             })
