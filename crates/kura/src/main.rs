@@ -130,7 +130,7 @@ async fn run(cli: Cli) -> Result<()> {
                 .await?
             {
                 println!("kura: created user admin with password {pw}");
-                println!("kura: this password is shown only once; change it with: kura user passwd admin");
+                println!("kura: this password is shown only once; sign in with it in the browser and change it under Settings, or with: kura user passwd admin");
             }
             let state = kura_server::AppState::new(ops.clone(), config);
             kura_server::serve(state).await?;
