@@ -6,6 +6,7 @@
 
 mod archive;
 mod blame;
+mod bloom;
 mod commits;
 mod diff;
 mod log;
@@ -21,12 +22,17 @@ pub use types::*;
 mod tests;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// One opened repository; cheap to share between threads (`Clone` is an `Arc` clone).
 #[derive(Clone)]
 pub struct Viewer {
     repo: gix::ThreadSafeRepository,
+    git_dir: PathBuf,
+    /// The commit-graph's changed-path filters, read on first use (`None`: none usable).
+    /// Staleness is harmless: a commit's filter never changes, new commits just lack one.
+    filters: Arc<OnceLock<Option<bloom::Filters>>>,
 }
 
 impl Viewer {
@@ -35,11 +41,28 @@ impl Viewer {
         open::local(&self.repo)
     }
 
+    fn filters(&self) -> Option<&bloom::Filters> {
+        self.filters
+            .get_or_init(|| bloom::Filters::load(&self.git_dir))
+            .as_ref()
+    }
+
+    /// The same repository with the Bloom filters ignored, to compare results against.
+    #[cfg(test)]
+    fn without_filters(&self) -> Viewer {
+        Viewer {
+            filters: Arc::new(OnceLock::from(None)),
+            ..self.clone()
+        }
+    }
+
     /// Opens the bare repository at `git_dir`, ignoring system/global/user configuration,
     /// environment overrides and hooks.
     pub fn open(git_dir: &Path) -> Result<Viewer, ViewError> {
         Ok(Viewer {
             repo: open::open(git_dir)?,
+            git_dir: git_dir.to_owned(),
+            filters: Arc::default(),
         })
     }
 
@@ -92,7 +115,8 @@ impl Viewer {
         path: &str,
         last_commits: Option<&Limits>,
     ) -> Result<Vec<TreeEntry>, ViewError> {
-        tree::tree(&self.local(), commit, path, last_commits)
+        let filters = last_commits.and_then(|_| self.filters());
+        tree::tree(&self.local(), filters, commit, path, last_commits)
     }
 
     /// The file at `path` in `commit`: its id, size, and at most `max_bytes` of its content
@@ -124,7 +148,8 @@ impl Viewer {
         limit: usize,
         limits: &Limits,
     ) -> Result<LogPage, ViewError> {
-        log::log(&self.local(), start, path, skip, limit, limits)
+        let filters = path.and_then(|_| self.filters());
+        log::log(&self.local(), filters, start, path, skip, limit, limits)
     }
 
     /// One commit with its full message and parents.

@@ -8,6 +8,7 @@ use gix::revision::walk::Sorting;
 use gix::traverse::commit::simple::CommitTimeOrder;
 use gix::ObjectId;
 
+use crate::bloom::Filters;
 use crate::commits::{self, Graph};
 use crate::open::git;
 use crate::paths::{self, PathLookup};
@@ -15,6 +16,7 @@ use crate::{CommitDetail, Limits, LogPage, ViewError};
 
 pub(crate) fn log(
     repo: &gix::Repository,
+    filters: Option<&Filters>,
     start: &str,
     path: Option<&str>,
     skip: usize,
@@ -23,6 +25,7 @@ pub(crate) fn log(
 ) -> Result<LogPage, ViewError> {
     let start = commits::require(repo, start)?;
     let segments = paths::segments(path.unwrap_or(""))?;
+    let keys = filters.and_then(|f| Some((f, f.keys(&segments)?)));
     let mut filter = (!segments.is_empty()).then(|| PathFilter {
         graph: Graph::new(repo),
         lookup: PathLookup::new(&segments),
@@ -46,6 +49,12 @@ pub(crate) fn log(
         }
         let info = info.map_err(git)?;
         if let Some(filter) = &mut filter {
+            // The filter is against the first parent, exactly the comparison made below.
+            if let Some((filters, keys)) = &keys {
+                if !filters.maybe_changed(&info.id, keys) {
+                    continue;
+                }
+            }
             if !filter.changed(repo, info.id, info.parent_ids.first().copied())? {
                 continue;
             }

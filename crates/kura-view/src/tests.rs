@@ -1108,3 +1108,228 @@ fn packed_repository_with_commit_graph() {
         Some((1, 1))
     );
 }
+
+#[test]
+fn murmur3_matches_known_values() {
+    use crate::bloom::murmur3;
+    // Standard murmur3_32 vectors, git's t0095 values, and a Python reference implementation.
+    let cases: [(u32, &[u8], u32); 11] = [
+        (0, b"", 0),
+        (1, b"", 0x514e_28b7),
+        (0xffff_ffff, b"", 0x81f1_6f39),
+        (0, b"Hello world!", 0x627b_0c2c),
+        (
+            0,
+            b"The quick brown fox jumps over the lazy dog",
+            0x2e4f_f723,
+        ),
+        (
+            0x9747_b28c,
+            b"The quick brown fox jumps over the lazy dog",
+            0x2fa8_26cd,
+        ),
+        (1234, b"Hello, world!", 0xfaf6_cdb3),
+        (0x293a_e76f, b"src/m00", 0xc5c5_0062),
+        (0x7e64_6e2c, "caf\u{e9}.txt".as_bytes(), 0x6b3b_1c67),
+        (0, b"abc", 0xb3dd_93fa),
+        (0, b"abcd", 0x43ed_676a),
+    ];
+    for (seed, data, want) in cases {
+        assert_eq!(murmur3(seed, data), want, "{seed:#x} {data:?}");
+    }
+}
+
+/// A linear `main` touching files, nested folders, renames, deletions, a file replaced by a
+/// folder, a non-ASCII name and one commit of 600 files (over git's 512-path filter limit),
+/// plus a `side` branch merged into `merged`; the bare repository gets a commit-graph with
+/// changed-path filters.
+fn bloom_fixture() -> (Fixture, Viewer, String, String) {
+    let fx = Fixture::new("bloom");
+    let t = std::cell::Cell::new(1000);
+    let commit = |fx: &Fixture, message: &str| {
+        t.set(t.get() + 100);
+        fx.commit(t.get(), message)
+    };
+    fx.write("README.md", "readme\n");
+    fx.write("src/a/one.rs", "1\n");
+    fx.write("src/a/b/two.rs", "2\n");
+    fx.write("src/c/three.rs", "3\n");
+    fx.write("docs/guide.md", "guide\n");
+    commit(&fx, "initial");
+    for i in 0..12 {
+        match i % 4 {
+            0 => fx.write("src/a/one.rs", format!("1 v{i}\n")),
+            1 => fx.write("src/a/b/two.rs", format!("2 v{i}\n")),
+            2 => fx.write("src/c/three.rs", format!("3 v{i}\n")),
+            _ => fx.write(&format!("src/c/new{i}.rs"), "new\n"),
+        }
+        commit(&fx, &format!("edit {i}"));
+    }
+    fx.git(0, &["mv", "docs/guide.md", "docs/manual.md"]);
+    commit(&fx, "rename");
+    std::fs::remove_file(fx.work().join("src/c/three.rs")).expect("rm");
+    commit(&fx, "delete");
+    fx.write("caf\u{e9}/men\u{fc}.txt", "menu\n");
+    commit(&fx, "non-ascii");
+    std::fs::remove_file(fx.work().join("README.md")).expect("rm");
+    fx.write("README.md/inner.md", "now a folder\n");
+    commit(&fx, "file to folder");
+    for i in 0..600 {
+        fx.write(&format!("bulk/f{i}.txt"), format!("{i}\n"));
+    }
+    commit(&fx, "bulk");
+    commit(&fx, "empty");
+    fx.write("src/a/one.rs", "1 last\n");
+    let main = commit(&fx, "last");
+    let t = t.get();
+    fx.git(t, &["checkout", "-q", "-b", "side", "HEAD~5"]);
+    fx.write("src/a/b/two.rs", "2 side\n");
+    fx.write("src/d/four.rs", "4\n");
+    commit(&fx, "side");
+    fx.git(t, &["checkout", "-q", "-b", "merged", "main"]);
+    fx.git(t, &["merge", "-q", "--no-ff", "-m", "merge side", "side"]);
+    let merged = fx.git(t, &["rev-parse", "HEAD"]).trim().to_owned();
+    fx.git(t, &["checkout", "-q", "main"]);
+    let v = fx.viewer();
+    fx.git_at(
+        &fx.bare(),
+        0,
+        &["commit-graph", "write", "--reachable", "--changed-paths"],
+    );
+    let v2 = Viewer::open(&fx.bare()).expect("reopen");
+    drop(v);
+    (fx, v2, main, merged)
+}
+
+const BLOOM_PATHS: [&str; 16] = [
+    "README.md",
+    "README.md/inner.md",
+    "src",
+    "src/a",
+    "src/a/one.rs",
+    "src/a/b",
+    "src/a/b/two.rs",
+    "src/c/three.rs",
+    "src/c",
+    "src/d/four.rs",
+    "docs/guide.md",
+    "docs/manual.md",
+    "caf\u{e9}/men\u{fc}.txt",
+    "bulk/f7.txt",
+    "never/there.rs",
+    "src/a/never.rs",
+];
+
+fn log_ids(v: &Viewer, start: &str, path: &str) -> Vec<String> {
+    let log = v.log(start, Some(path), 0, 1000, &limits()).expect("log");
+    assert!(!log.truncated && !log.has_more);
+    log.commits.into_iter().map(|c| c.id).collect()
+}
+
+#[test]
+fn path_logs_same_with_bloom_filters() {
+    let (fx, v, main, merged) = bloom_fixture();
+    assert!(v.filters().is_some(), "filters read");
+    let plain = v.without_filters();
+    assert!(plain.filters().is_none());
+    for path in BLOOM_PATHS {
+        let with = log_ids(&v, &main, path);
+        assert_eq!(with, log_ids(&plain, &main, path), "{path}");
+        // Linear history: git's simplification is the same first-parent comparison.
+        let git: Vec<String> = fx
+            .git_at(&fx.bare(), 0, &["log", "--format=%H", &main, "--", path])
+            .lines()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(with, git, "{path}");
+        assert_eq!(
+            log_ids(&v, &merged, path),
+            log_ids(&plain, &merged, path),
+            "{path}"
+        );
+    }
+    assert_eq!(log_ids(&v, &main, "src/a/one.rs").len(), 5);
+}
+
+#[test]
+fn tree_last_commits_same_with_bloom_filters() {
+    let (_fx, v, main, merged) = bloom_fixture();
+    let plain = v.without_filters();
+    let last = |v: &Viewer, start: &str, path: &str| -> Vec<(String, Option<String>)> {
+        v.tree(start, path, Some(&limits()))
+            .expect("tree")
+            .into_iter()
+            .map(|e| (e.name, e.last_commit.map(|c| c.id)))
+            .collect()
+    };
+    for start in [&main, &merged] {
+        for path in [
+            "",
+            "src",
+            "src/a",
+            "src/a/b",
+            "src/c",
+            "docs",
+            "bulk",
+            "caf\u{e9}",
+        ] {
+            if v.kind_at(start, path).ok() != Some(EntryKind::Dir) {
+                continue;
+            }
+            let with = last(&v, start, path);
+            assert!(with.iter().all(|(_, c)| c.is_some()), "{path}");
+            assert_eq!(with, last(&plain, start, path), "{path}");
+        }
+    }
+}
+
+#[test]
+fn bloom_filters_of_a_real_graph() {
+    let (fx, v, _, _) = bloom_fixture();
+    let filters = v.filters().expect("filters");
+    let commits = fx.git_at(&fx.bare(), 0, &["rev-list", "--all"]);
+    let (mut asked, mut maybe) = (0, 0);
+    for commit in commits.lines() {
+        let id = crate::commits::parse_id(commit).expect("id");
+        let changed = fx.git_at(
+            &fx.bare(),
+            0,
+            &[
+                "diff-tree",
+                "--no-commit-id",
+                "--name-only",
+                "-r",
+                "--root",
+                commit,
+            ],
+        );
+        let changed: Vec<&str> = changed.lines().collect();
+        for path in changed.iter().take(20) {
+            // diff-tree quotes non-ASCII names; those are covered by the log tests.
+            if path.starts_with('"') {
+                continue;
+            }
+            let segments: Vec<&str> = path.split('/').collect();
+            let keys = filters.keys(&segments).expect("keys");
+            assert!(filters.maybe_changed(&id, &keys), "{commit} {path}");
+        }
+        for i in 0..50 {
+            let path = format!("unrelated{i}/file{i}.txt");
+            let keys = filters.keys(&[&path]).expect("keys");
+            asked += 1;
+            if filters.maybe_changed(&id, &keys) {
+                maybe += 1;
+            }
+        }
+        // Over 512 changes: git stores a filter with every bit set.
+        if changed.len() > 512 {
+            let keys = filters.keys(&["nowhere"]).expect("keys");
+            assert!(filters.maybe_changed(&id, &keys));
+        }
+    }
+    // Only the bulk commit and rare false positives say "maybe".
+    assert!(maybe * 10 < asked, "{maybe} of {asked}");
+    // Unknown commits are "maybe".
+    let keys = filters.keys(&["src"]).expect("keys");
+    assert!(filters.maybe_changed(&gix::ObjectId::null(gix::hash::Kind::Sha1), &keys));
+}

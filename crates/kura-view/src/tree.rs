@@ -11,6 +11,7 @@ use gix::revision::walk::Sorting;
 use gix::traverse::commit::simple::CommitTimeOrder;
 use gix::ObjectId;
 
+use crate::bloom::Filters;
 use crate::commits::{self, Graph, InfoCache};
 use crate::open::git;
 use crate::paths::{self, Entry, PathLookup};
@@ -53,6 +54,7 @@ pub(crate) fn size_of(repo: &gix::Repository, id: ObjectId) -> Result<(Kind, u64
 
 pub(crate) fn tree(
     repo: &gix::Repository,
+    filters: Option<&Filters>,
     commit: &str,
     path: &str,
     last_commits: Option<&Limits>,
@@ -84,6 +86,7 @@ pub(crate) fn tree(
     if let Some(limits) = last_commits {
         let found = last_commits_of(
             repo,
+            filters,
             commits::parse_id(commit)?,
             &paths::segments(path)?,
             &entries,
@@ -104,6 +107,7 @@ pub(crate) fn tree(
 /// itself, and side-branch versions that did not survive are never credited).
 fn last_commits_of(
     repo: &gix::Repository,
+    filters: Option<&Filters>,
     start: ObjectId,
     segments: &[&str],
     entries: &[Entry],
@@ -116,6 +120,7 @@ fn last_commits_of(
     let mut dirs: HashMap<ObjectId, Option<ObjectId>> = HashMap::new();
     let mut listings = Listings::new(entries);
     let mut infos = InfoCache::default();
+    let keys = filters.and_then(|f| Some((f, f.keys(segments)?)));
     let walk = repo
         .rev_walk([start])
         .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
@@ -126,6 +131,13 @@ fn last_commits_of(
             break;
         }
         let info = info.map_err(git)?;
+        // Directory unchanged against the only parent: nothing in it is this commit's doing
+        // (as below, without reading trees). Merges keep the full comparison.
+        if let Some((filters, keys)) = &keys {
+            if info.parent_ids.len() == 1 && !filters.maybe_changed(&info.id, keys) {
+                continue;
+            }
+        }
         let Some(dir) = dir_of(repo, &mut graph, &mut lookup, &mut dirs, info.id)? else {
             continue;
         };
