@@ -20,7 +20,7 @@ mod matrix;
 mod mirror;
 mod names;
 mod network;
+mod pages;
 mod permissions;
 mod protected;
-mod pages;
 mod pushlog;

@@ -11,24 +11,35 @@ struct Browser<'a> {
 }
 
 fn set_cookies(r: &Resp) -> Vec<String> {
-    r.headers.iter().filter(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).collect()
+    r.headers
+        .iter()
+        .filter(|(k, _)| k == "set-cookie")
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 /// The value of `name="…"` in the first `<input … name="NAME" value="…">` of a page.
 fn input_value(html: &str, name: &str) -> String {
-    let at = html.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no input {name} in:\n{html}"));
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no input {name} in:\n{html}"));
     let rest = &html[at + name.len() + 15..];
     rest[..rest.find('"').expect("closing quote")].to_string()
 }
 
 /// One spelling for escaped characters (`&#60;` and `&lt;` are the same to a browser).
 fn norm(html: &str) -> String {
-    html.replace("&#60;", "&lt;").replace("&#62;", "&gt;").replace("&#38;", "&amp;").replace("&#34;", "&quot;")
+    html.replace("&#60;", "&lt;")
+        .replace("&#62;", "&gt;")
+        .replace("&#38;", "&amp;")
+        .replace("&#34;", "&quot;")
 }
 
 /// The heading and message of an error page (the rest names the visitor and the address).
 fn error_text(html: &str) -> String {
-    let at = html.find("<section class=\"error\">").unwrap_or_else(|| panic!("not an error page:\n{html}"));
+    let at = html
+        .find("<section class=\"error\">")
+        .unwrap_or_else(|| panic!("not an error page:\n{html}"));
     let rest = &html[at..];
     let end = rest.find("</p>").expect("a message");
     rest[..end].to_string()
@@ -36,7 +47,10 @@ fn error_text(html: &str) -> String {
 
 impl<'a> Browser<'a> {
     fn new(k: &'a Kura) -> Browser<'a> {
-        Browser { k, cookies: Vec::new() }
+        Browser {
+            k,
+            cookies: Vec::new(),
+        }
     }
     fn absorb(&mut self, r: &Resp) {
         for c in set_cookies(r) {
@@ -49,7 +63,11 @@ impl<'a> Browser<'a> {
         }
     }
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
     fn get(&mut self, path: &str) -> Resp {
         let mut req = self.k.req("GET", path);
@@ -61,8 +79,14 @@ impl<'a> Browser<'a> {
         r
     }
     fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let body: Vec<String> = form.iter().map(|(k, v)| format!("{}={}", pct(k), pct(v))).collect();
-        let mut req = self.k.req("POST", path).header("Content-Type", "application/x-www-form-urlencoded");
+        let body: Vec<String> = form
+            .iter()
+            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
+            .collect();
+        let mut req = self
+            .k
+            .req("POST", path)
+            .header("Content-Type", "application/x-www-form-urlencoded");
         if !self.cookies.is_empty() {
             req = req.header("Cookie", &self.cookie_header());
         }
@@ -74,12 +98,24 @@ impl<'a> Browser<'a> {
     /// browser is sent on from `/login`, so the form is fetched without the session cookie
     /// (as after opening the page in another tab before signing out).
     fn sign_in(&mut self, user: &str, password: &str) -> Resp {
-        let session = self.cookies.iter().position(|(n, _)| n == "kura_session").map(|i| self.cookies.remove(i));
+        let session = self
+            .cookies
+            .iter()
+            .position(|(n, _)| n == "kura_session")
+            .map(|i| self.cookies.remove(i));
         let form = self.get("/login");
         self.cookies.extend(session);
         assert_eq!(form.status, 200, "{}", form.describe());
         let csrf = input_value(&form.text(), "csrf");
-        self.post("/login", &[("csrf", &csrf), ("next", "/"), ("user", user), ("password", password)])
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("next", "/"),
+                ("user", user),
+                ("password", password),
+            ],
+        )
     }
     fn csrf(&mut self) -> String {
         let s = self.get("/settings");
@@ -87,7 +123,10 @@ impl<'a> Browser<'a> {
         input_value(&s.text(), "csrf")
     }
     fn session(&self) -> Option<String> {
-        self.cookies.iter().find(|(n, _)| n == "kura_session").map(|(_, v)| v.clone())
+        self.cookies
+            .iter()
+            .find(|(n, _)| n == "kura_session")
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -99,16 +138,54 @@ fn setup(k: &Kura) -> (String, String) {
     k.cli_ok(&["repo", "create", "alice/secret"]);
     k.cli_ok(&["repo", "create", "alice/open", "--public"]);
     let dir = k.init_repo("w", &k.url_auth("alice", &tok, "alice/secret.git"));
-    k.commit(&dir, "README.md", "# Secret\n\nSee [the guide](docs/guide.md).\n\n<script>alert(1)</script>\n", "first");
+    k.commit(
+        &dir,
+        "README.md",
+        "# Secret\n\nSee [the guide](docs/guide.md).\n\n<script>alert(1)</script>\n",
+        "first",
+    );
     k.commit(&dir, "docs/guide.md", "guide\n", "guide");
-    k.commit(&dir, "src/main.rs", "fn main() {\n    println!(\"needle_word\");\n}\n", "Add <b onmouseover=alert(1)>main</b>");
+    k.commit(
+        &dir,
+        "src/main.rs",
+        "fn main() {\n    println!(\"needle_word\");\n}\n",
+        "Add <b onmouseover=alert(1)>main</b>",
+    );
     k.commit(&dir, "evil.html", "<script>alert('x')</script>\n", "html");
-    k.commit(&dir, "evil.svg", "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>\n", "svg");
+    k.commit(
+        &dir,
+        "evil.svg",
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>\n",
+        "svg",
+    );
     k.commit(&dir, "<img src=x onerror=alert(1)>.md", "x\n", "named");
-    let head = k.commit(&dir, "src/main.rs", "fn main() {\n    println!(\"needle_word 2\");\n}\n", "second");
+    let head = k.commit(
+        &dir,
+        "src/main.rs",
+        "fn main() {\n    println!(\"needle_word 2\");\n}\n",
+        "second",
+    );
     k.git_ok(&dir, &["push", "-q", "origin", "main"]);
-    k.git_ok(&dir, &["push", "-q", "origin", "main:refs/heads/release/1.0", "main:refs/heads/x<svg>"]);
-    k.git_ok(&dir, &["push", "-q", &k.url_auth("alice", &tok, "alice/open.git"), "main", "main:refs/heads/release/1.0"]);
+    k.git_ok(
+        &dir,
+        &[
+            "push",
+            "-q",
+            "origin",
+            "main:refs/heads/release/1.0",
+            "main:refs/heads/x<svg>",
+        ],
+    );
+    k.git_ok(
+        &dir,
+        &[
+            "push",
+            "-q",
+            &k.url_auth("alice", &tok, "alice/open.git"),
+            "main",
+            "main:refs/heads/release/1.0",
+        ],
+    );
     (tok, head)
 }
 

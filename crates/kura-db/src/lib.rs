@@ -10,8 +10,8 @@ mod model;
 mod protections;
 mod pushes;
 mod repos;
-mod sessions;
 pub mod secrets;
+mod sessions;
 mod tokens;
 mod users;
 

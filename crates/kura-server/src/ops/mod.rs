@@ -38,8 +38,14 @@ impl Ops {
     pub fn new(db: Db, store: RepoStore, worker: Worker) -> Ops {
         // Reading for the pages is CPU work: a few per core, and a short wait beyond that.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let reader = std::sync::Arc::new(Reader::new(cores * 2, std::time::Duration::from_secs(10)));
-        Ops { db, store, worker, reader }
+        let reader =
+            std::sync::Arc::new(Reader::new(cores * 2, std::time::Duration::from_secs(10)));
+        Ops {
+            db,
+            store,
+            worker,
+            reader,
+        }
     }
 
     pub async fn close(&self) {

@@ -33,7 +33,10 @@ impl Ops {
 
     /// The live session this secret opens, with its user.
     pub async fn session(&self, secret: &str) -> Result<Option<WebSession>> {
-        Ok(self.db.session_by_hash(&secrets::token_hash(secret)).await?)
+        Ok(self
+            .db
+            .session_by_hash(&secrets::token_hash(secret))
+            .await?)
     }
 
     pub async fn end_session(&self, secret: &str) -> Result<()> {
@@ -43,7 +46,10 @@ impl Ops {
     /// Ends every session of the user except the one with secret `keep`.
     pub async fn end_sessions_of(&self, user: &User, keep: Option<&str>) -> Result<u64> {
         let keep = keep.map(secrets::token_hash);
-        Ok(self.db.delete_user_sessions(user.id, keep.as_deref()).await?)
+        Ok(self
+            .db
+            .delete_user_sessions(user.id, keep.as_deref())
+            .await?)
     }
 
     pub async fn prune_sessions(&self) -> Result<u64> {

@@ -22,7 +22,10 @@ pub struct PageCache {
 impl Default for PageCache {
     fn default() -> PageCache {
         PageCache {
-            inner: Mutex::new((lru::LruCache::new(NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN)), 0)),
+            inner: Mutex::new((
+                lru::LruCache::new(NonZeroUsize::new(4096).unwrap_or(NonZeroUsize::MIN)),
+                0,
+            )),
             busy: Mutex::default(),
         }
     }
@@ -40,7 +43,10 @@ impl PageCache {
     }
 
     pub fn release(&self, key: &str) {
-        self.busy.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.busy
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     pub fn get<T: Send + Sync + 'static>(&self, key: &str) -> Option<Arc<T>> {
@@ -82,9 +88,15 @@ mod tests {
         let used = c.inner.lock().map(|g| g.1).unwrap_or(usize::MAX);
         assert!(used <= BUDGET, "{used}");
         assert!(c.get::<Vec<u8>>("k99").is_some(), "the newest item is kept");
-        assert!(c.get::<Vec<u8>>("k0").is_none(), "the oldest item is evicted");
+        assert!(
+            c.get::<Vec<u8>>("k0").is_none(),
+            "the oldest item is evicted"
+        );
         assert!(c.get::<String>("k99").is_none(), "a wrong type is a miss");
         c.put("huge".into(), Arc::new(()), BUDGET);
-        assert!(c.get::<()>("huge").is_none(), "an oversized item is not kept");
+        assert!(
+            c.get::<()>("huge").is_none(),
+            "an oversized item is not kept"
+        );
     }
 }

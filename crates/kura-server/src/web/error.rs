@@ -28,8 +28,11 @@ struct ErrorPage<'a> {
 
 impl Failed {
     pub(super) fn render(self, chrome: Chrome) -> Response {
-        let body = askama::Template::render(&ErrorPage { chrome: &chrome, e: &self.0 })
-            .unwrap_or_else(|_| self.0.message.clone());
+        let body = askama::Template::render(&ErrorPage {
+            chrome: &chrome,
+            e: &self.0,
+        })
+        .unwrap_or_else(|_| self.0.message.clone());
         let mut r = (self.0.status, axum::response::Html(body)).into_response();
         if self.0.status == StatusCode::SERVICE_UNAVAILABLE {
             r.headers_mut().insert(
@@ -43,7 +46,11 @@ impl Failed {
 
 impl WebError {
     pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> WebError {
-        WebError { status, title, message: message.into() }
+        WebError {
+            status,
+            title,
+            message: message.into(),
+        }
     }
 
     pub fn not_found(message: impl Into<String>) -> WebError {
@@ -105,15 +112,16 @@ impl From<Denied> for WebError {
         match d {
             Denied::Hidden { .. } => WebError::no_repo(),
             Denied::Failed(e) => e.into(),
-            Denied::SignIn { .. } => WebError::new(
-                StatusCode::UNAUTHORIZED,
-                "Sign in",
-                "Sign in to do this.",
-            ),
+            Denied::SignIn { .. } => {
+                WebError::new(StatusCode::UNAUTHORIZED, "Sign in", "Sign in to do this.")
+            }
             Denied::Scope { repo, need, .. } | Denied::Role { repo, need, .. } => WebError::new(
                 StatusCode::FORBIDDEN,
                 "Not allowed",
-                format!("This needs the {} role on {repo}; ask one of its administrators.", need.as_str()),
+                format!(
+                    "This needs the {} role on {repo}; ask one of its administrators.",
+                    need.as_str()
+                ),
             ),
             Denied::SiteAdmin => WebError::new(
                 StatusCode::FORBIDDEN,

@@ -33,12 +33,21 @@ pub struct PageQuery {
     page: Option<usize>,
 }
 
-pub async fn commits_default(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<(String, String)>) -> Result<Response, WebError> {
+pub async fn commits_default(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
     let c = open(&s, v, &ns, &name, "commits").await?;
     Ok(Redirect::to(&format!("{}/commits/{}", c.head.base, c.head.rev)).into_response())
 }
 
-pub async fn commits(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): Path<(String, String, String)>, Query(q): Query<PageQuery>) -> Result<Response, WebError> {
+pub async fn commits(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, rest)): Path<(String, String, String)>,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "commits").await?;
     let n = q.page.unwrap_or(0).min(10_000);
     let now = kura_db::now();
@@ -48,21 +57,50 @@ pub async fn commits(State(s): State<AppState>, v: Visitor, Path((ns, name, rest
             let (rev, path) = r.resolve(&rest)?;
             let path = path.trim_end_matches('/').to_string();
             let p = (!path.is_empty()).then_some(path.as_str());
-            let log = r.log(&rev.commit, p, n * PER_PAGE, PER_PAGE, &limits(2_000, 200_000))?;
+            let log = r.log(
+                &rev.commit,
+                p,
+                n * PER_PAGE,
+                PER_PAGE,
+                &limits(2_000, 200_000),
+            )?;
             Ok((rev, path, log))
         })
         .await?;
     c.at(&rev);
-    let here = format!("{}/commits/{}{}", c.head.base, c.head.rev, if path.is_empty() { String::new() } else { format!("/{}", encode_path(&path)) });
-    Ok(cacheable(&rev, &c.v, page(CommitsPage {
-        commits: log.commits.iter().map(|x| commit_row(&c.head, x, now)).collect(),
-        newer: (n > 0).then(|| if n == 1 { here.clone() } else { format!("{here}?page={}", n - 1) }),
-        older: log.has_more.then(|| format!("{here}?page={}", n + 1)),
-        truncated: log.truncated,
-        path,
-        chrome: c.v.chrome.clone(),
-        head: c.head,
-    })))
+    let here = format!(
+        "{}/commits/{}{}",
+        c.head.base,
+        c.head.rev,
+        if path.is_empty() {
+            String::new()
+        } else {
+            format!("/{}", encode_path(&path))
+        }
+    );
+    Ok(cacheable(
+        &rev,
+        &c.v,
+        page(CommitsPage {
+            commits: log
+                .commits
+                .iter()
+                .map(|x| commit_row(&c.head, x, now))
+                .collect(),
+            newer: (n > 0).then(|| {
+                if n == 1 {
+                    here.clone()
+                } else {
+                    format!("{here}?page={}", n - 1)
+                }
+            }),
+            older: log.has_more.then(|| format!("{here}?page={}", n + 1)),
+            truncated: log.truncated,
+            path,
+            chrome: c.v.chrome.clone(),
+            head: c.head,
+        }),
+    ))
 }
 
 pub struct DiffLineRow {
@@ -95,13 +133,26 @@ fn diff_rows(head: &Head, new_rev: &str, d: Diff) -> (Vec<DiffFileRow>, u32, u32
         .map(|(i, f)| {
             adds += f.added;
             dels += f.removed;
-            let path = f.new_path.clone().or_else(|| f.old_path.clone()).unwrap_or_default();
+            let path = f
+                .new_path
+                .clone()
+                .or_else(|| f.old_path.clone())
+                .unwrap_or_default();
             let mut lines = Vec::new();
             for h in f.hunks {
-                lines.push(DiffLineRow { class: "hunk", old_no: String::new(), new_no: String::new(), text: h.header });
+                lines.push(DiffLineRow {
+                    class: "hunk",
+                    old_no: String::new(),
+                    new_no: String::new(),
+                    text: h.header,
+                });
                 for l in h.lines {
                     lines.push(DiffLineRow {
-                        class: match l.kind { LineKind::Added => "add", LineKind::Removed => "del", LineKind::Context => "ctx" },
+                        class: match l.kind {
+                            LineKind::Added => "add",
+                            LineKind::Removed => "del",
+                            LineKind::Context => "ctx",
+                        },
                         old_no: l.old_no.map(|n| n.to_string()).unwrap_or_default(),
                         new_no: l.new_no.map(|n| n.to_string()).unwrap_or_default(),
                         text: l.text,
@@ -109,20 +160,32 @@ fn diff_rows(head: &Head, new_rev: &str, d: Diff) -> (Vec<DiffFileRow>, u32, u32
                 }
             }
             let status = match f.status {
-                    FileStatus::Added => "added",
-                    FileStatus::Deleted => "deleted",
-                    FileStatus::Modified => "modified",
-                    FileStatus::Renamed => "renamed",
-                    FileStatus::Copied => "copied",
-                    FileStatus::TypeChanged => "type changed",
+                FileStatus::Added => "added",
+                FileStatus::Deleted => "deleted",
+                FileStatus::Modified => "modified",
+                FileStatus::Renamed => "renamed",
+                FileStatus::Copied => "copied",
+                FileStatus::TypeChanged => "type changed",
             };
             DiffFileRow {
                 anchor: format!("diff-{i}"),
                 status,
                 status_class: status.replace(' ', "-"),
-                old_path: (f.status == FileStatus::Renamed || f.status == FileStatus::Copied).then(|| f.old_path.clone().unwrap_or_default()),
-                note: if f.binary { Some("Binary file") } else if f.too_large { Some("File too large to show") } else if f.truncated { Some("Diff cut short: too many lines") } else { None },
-                blob_href: f.new_path.as_ref().map(|p| format!("{}/blob/{new_rev}/{}", head.base, encode_path(p))),
+                old_path: (f.status == FileStatus::Renamed || f.status == FileStatus::Copied)
+                    .then(|| f.old_path.clone().unwrap_or_default()),
+                note: if f.binary {
+                    Some("Binary file")
+                } else if f.too_large {
+                    Some("File too large to show")
+                } else if f.truncated {
+                    Some("Diff cut short: too many lines")
+                } else {
+                    None
+                },
+                blob_href: f
+                    .new_path
+                    .as_ref()
+                    .map(|p| format!("{}/blob/{new_rev}/{}", head.base, encode_path(p))),
                 added: f.added,
                 removed: f.removed,
                 lines,
@@ -134,7 +197,12 @@ fn diff_rows(head: &Head, new_rev: &str, d: Diff) -> (Vec<DiffFileRow>, u32, u32
 }
 
 fn diff_limits() -> DiffLimits {
-    DiffLimits { max_files: 300, max_lines: 20_000, max_blob_bytes: 1024 * 1024, deadline: Instant::now() + Duration::from_secs(5) }
+    DiffLimits {
+        max_files: 300,
+        max_lines: 20_000,
+        max_blob_bytes: 1024 * 1024,
+        deadline: Instant::now() + Duration::from_secs(5),
+    }
 }
 
 #[derive(askama::Template)]
@@ -154,7 +222,11 @@ struct CommitPage {
     tree_href: String,
 }
 
-pub async fn commit(State(s): State<AppState>, v: Visitor, Path((ns, name, sha)): Path<(String, String, String)>) -> Result<Response, WebError> {
+pub async fn commit(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, sha)): Path<(String, String, String)>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "commits").await?;
     let now = kura_db::now();
     let cache = s.pages.clone();
@@ -168,8 +240,19 @@ pub async fn commit(State(s): State<AppState>, v: Visitor, Path((ns, name, sha))
                 return Ok((rev, hit));
             }
             let detail = r.commit(&rev.commit)?;
-            let diff = r.diff(detail.parents.first().map(String::as_str), &detail.info.id, &diff_limits())?;
-            let weight = diff.files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines).map(|l| l.text.len() + 48).sum::<usize>() + detail.message.len();
+            let diff = r.diff(
+                detail.parents.first().map(String::as_str),
+                &detail.info.id,
+                &diff_limits(),
+            )?;
+            let weight = diff
+                .files
+                .iter()
+                .flat_map(|f| &f.hunks)
+                .flat_map(|h| &h.lines)
+                .map(|l| l.text.len() + 48)
+                .sum::<usize>()
+                + detail.message.len();
             let found = Arc::new((detail, diff));
             cache.put(key, found.clone(), weight);
             Ok((rev, found))
@@ -179,28 +262,47 @@ pub async fn commit(State(s): State<AppState>, v: Visitor, Path((ns, name, sha))
     if rev.kind != kura_view::RevKind::Commit || rev.name != detail.info.id {
         // Abbreviated ids and ref names: the canonical, cacheable URL.
         if rev.kind != kura_view::RevKind::Commit || rev.name.len() != 40 {
-            return Ok(Redirect::to(&format!("{}/commit/{}", c.head.base, detail.info.id)).into_response());
+            return Ok(
+                Redirect::to(&format!("{}/commit/{}", c.head.base, detail.info.id)).into_response(),
+            );
         }
     }
     c.at(&rev);
     let truncated = diff.truncated;
     let (files, added, removed) = diff_rows(&c.head, &detail.info.id, diff);
-    let body = detail.message.split_once('\n').map(|(_, b)| b.trim().to_string()).unwrap_or_default();
-    let parents = detail.parents.iter().map(|p| (p.chars().take(10).collect(), format!("{}/commit/{p}", c.head.base))).collect();
-    Ok(cacheable(&rev, &c.v, page(CommitPage {
-        c: commit_row(&c.head, &detail.info, now),
-        message_body: body,
-        author_email: detail.info.author_email.clone(),
-        committer: detail.committer_name.clone(),
-        parents,
-        files,
-        added,
-        removed,
-        truncated,
-        tree_href: format!("{}/tree/{}", c.head.base, detail.info.id),
-        chrome: c.v.chrome.clone(),
-        head: c.head,
-    })))
+    let body = detail
+        .message
+        .split_once('\n')
+        .map(|(_, b)| b.trim().to_string())
+        .unwrap_or_default();
+    let parents = detail
+        .parents
+        .iter()
+        .map(|p| {
+            (
+                p.chars().take(10).collect(),
+                format!("{}/commit/{p}", c.head.base),
+            )
+        })
+        .collect();
+    Ok(cacheable(
+        &rev,
+        &c.v,
+        page(CommitPage {
+            c: commit_row(&c.head, &detail.info, now),
+            message_body: body,
+            author_email: detail.info.author_email.clone(),
+            committer: detail.committer_name.clone(),
+            parents,
+            files,
+            added,
+            removed,
+            truncated,
+            tree_href: format!("{}/tree/{}", c.head.base, detail.info.id),
+            chrome: c.v.chrome.clone(),
+            head: c.head,
+        }),
+    ))
 }
 
 #[derive(askama::Template)]
@@ -219,10 +321,16 @@ struct ComparePage {
 }
 
 /// `/compare/BASE...HEAD`: what HEAD has that BASE lacks, diffed from their merge base.
-pub async fn compare(State(s): State<AppState>, v: Visitor, Path((ns, name, spec)): Path<(String, String, String)>) -> Result<Response, WebError> {
+pub async fn compare(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, spec)): Path<(String, String, String)>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "commits").await?;
     let Some((b, h)) = spec.split_once("...").or_else(|| spec.split_once("..")) else {
-        return Err(WebError::bad_request("Compare two revisions as BASE...HEAD, for example main...feature."));
+        return Err(WebError::bad_request(
+            "Compare two revisions as BASE...HEAD, for example main...feature.",
+        ));
     };
     let (b, h) = (b.to_string(), h.to_string());
     let now = kura_db::now();
@@ -241,7 +349,11 @@ pub async fn compare(State(s): State<AppState>, v: Visitor, Path((ns, name, spec
                 }
                 commits.push(c);
             }
-            let diff = r.diff(Some(mb.as_deref().unwrap_or(&base.commit)), &head.commit, &diff_limits())?;
+            let diff = r.diff(
+                Some(mb.as_deref().unwrap_or(&base.commit)),
+                &head.commit,
+                &diff_limits(),
+            )?;
             Ok((base.name, head.name, commits, diff, mb.is_none()))
         })
         .await?;
@@ -250,7 +362,10 @@ pub async fn compare(State(s): State<AppState>, v: Visitor, Path((ns, name, spec
     let truncated = diff.truncated;
     let (files, added, removed) = diff_rows(&c.head, &render::encode_path(&hn), diff);
     Ok(page(ComparePage {
-        commits: commits.iter().map(|x| commit_row(&c.head, x, now)).collect(),
+        commits: commits
+            .iter()
+            .map(|x| commit_row(&c.head, x, now))
+            .collect(),
         base_name: bn,
         head_name: hn,
         files,

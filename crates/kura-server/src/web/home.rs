@@ -31,7 +31,11 @@ pub struct HomeQuery {
     q: Option<String>,
 }
 
-pub async fn home(State(s): State<AppState>, v: Visitor, Query(q): Query<HomeQuery>) -> Result<Response, WebError> {
+pub async fn home(
+    State(s): State<AppState>,
+    v: Visitor,
+    Query(q): Query<HomeQuery>,
+) -> Result<Response, WebError> {
     let filter = q.q.unwrap_or_default().trim().to_lowercase();
     let pushed = s.ops.last_push_times().await?;
     let now = kura_db::now();
@@ -48,16 +52,22 @@ pub async fn home(State(s): State<AppState>, v: Visitor, Query(q): Query<HomeQue
             continue;
         }
         let last = pushed.get(&r.id).copied();
-        repos.push((last, RepoRow {
-            href: format!("/{}", super::render::encode_path(&full_name)),
-            full_name,
-            public: r.is_public,
-            default_branch: r.default_branch,
-            pushed: last.map(|t| (age(t, now), utc(t))),
-        }));
+        repos.push((
+            last,
+            RepoRow {
+                href: format!("/{}", super::render::encode_path(&full_name)),
+                full_name,
+                public: r.is_public,
+                default_branch: r.default_branch,
+                pushed: last.map(|t| (age(t, now), utc(t))),
+            },
+        ));
     }
     // Recently pushed first, then by name.
-    repos.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.full_name.cmp(&b.1.full_name)));
+    repos.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.full_name.cmp(&b.1.full_name))
+    });
     Ok(page(Home {
         chrome: v.chrome,
         q: filter,
@@ -67,6 +77,11 @@ pub async fn home(State(s): State<AppState>, v: Visitor, Query(q): Query<HomeQue
 }
 
 /// `/NS`: the list filtered to that namespace.
-pub async fn namespace(axum::extract::Path(ns): axum::extract::Path<String>) -> axum::response::Redirect {
-    axum::response::Redirect::to(&format!("/?q={}", super::render::encode_query(&format!("{ns}/"))))
+pub async fn namespace(
+    axum::extract::Path(ns): axum::extract::Path<String>,
+) -> axum::response::Redirect {
+    axum::response::Redirect::to(&format!(
+        "/?q={}",
+        super::render::encode_query(&format!("{ns}/"))
+    ))
 }

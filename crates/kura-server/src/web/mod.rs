@@ -72,7 +72,10 @@ pub fn routes() -> Router<AppState> {
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route("/-/static/{file}", get(asset))
-        .route("/favicon.ico", get(|| async { Redirect::permanent("/-/static/favicon.svg") }))
+        .route(
+            "/favicon.ico",
+            get(|| async { Redirect::permanent("/-/static/favicon.svg") }),
+        )
         .merge(repo)
         .layer(axum::middleware::from_fn(frame))
 }
@@ -96,9 +99,15 @@ async fn frame(mut req: Request, next: Next) -> Response {
         );
     }
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     // Links that leave Kura carry no path (private repository and file names stay here).
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     resp
 }
 
@@ -106,7 +115,10 @@ async fn frame(mut req: Request, next: Next) -> Response {
 pub fn page(t: impl askama::Template) -> Response {
     match t.render() {
         Ok(body) => (
-            [(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"))],
+            [(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("private, no-cache"),
+            )],
             Html(body),
         )
             .into_response(),

@@ -31,7 +31,11 @@ struct BranchesPage {
     branches: Vec<BranchRow>,
 }
 
-pub async fn branches(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<(String, String)>) -> Result<Response, WebError> {
+pub async fn branches(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
     let c = open(&s, v, &ns, &name, "branches").await?;
     let default = c.acc.repo.default_branch.clone();
     let now = kura_db::now();
@@ -41,7 +45,11 @@ pub async fn branches(State(s): State<AppState>, v: Visitor, Path((ns, name)): P
             let refs = r.refs(500)?;
             let mut out = Vec::new();
             for b in refs.branches {
-                let div = if b.name == default { None } else { r.ahead_behind(&default, &b.name, 20_000).unwrap_or(None) };
+                let div = if b.name == default {
+                    None
+                } else {
+                    r.ahead_behind(&default, &b.name, 20_000).unwrap_or(None)
+                };
                 out.push((b, div));
             }
             Ok(out)
@@ -53,12 +61,21 @@ pub async fn branches(State(s): State<AppState>, v: Visitor, Path((ns, name)): P
             href: format!("{}/tree/{}", c.head.base, encode_path(&b.name)),
             default: b.name == c.acc.repo.default_branch,
             last: commit_row(&c.head, &b.commit, now),
-            compare_href: format!("{}/compare/{}...{}", c.head.base, encode_path(&c.acc.repo.default_branch), encode_path(&b.name)),
+            compare_href: format!(
+                "{}/compare/{}...{}",
+                c.head.base,
+                encode_path(&c.acc.repo.default_branch),
+                encode_path(&b.name)
+            ),
             divergence,
             name: b.name,
         })
         .collect();
-    Ok(page(BranchesPage { chrome: c.v.chrome, head: c.head, branches }))
+    Ok(page(BranchesPage {
+        chrome: c.v.chrome,
+        head: c.head,
+        branches,
+    }))
 }
 
 pub struct TagRow {
@@ -77,7 +94,11 @@ struct TagsPage {
     tags: Vec<TagRow>,
 }
 
-pub async fn tags(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<(String, String)>) -> Result<Response, WebError> {
+pub async fn tags(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name)): Path<(String, String)>,
+) -> Result<Response, WebError> {
     let c = open(&s, v, &ns, &name, "tags").await?;
     let now = kura_db::now();
     let refs = s.ops.read(&c.acc.repo, |r| r.refs(500)).await?;
@@ -92,7 +113,11 @@ pub async fn tags(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<
             name: t.name,
         })
         .collect();
-    Ok(page(TagsPage { chrome: c.v.chrome, head: c.head, tags }))
+    Ok(page(TagsPage {
+        chrome: c.v.chrome,
+        head: c.head,
+        tags,
+    }))
 }
 
 /// Sends what the blocking archive writer produces as the response body, chunk by chunk. A
@@ -110,12 +135,23 @@ const ARCHIVE_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60)
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let gone = || std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away or stopped reading");
+        let gone = || {
+            std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "the client went away or stopped reading",
+            )
+        };
         if std::time::Instant::now() > self.until {
-            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the archive took too long"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the archive took too long",
+            ));
         }
         let chunk = Ok(bytes::Bytes::copy_from_slice(buf));
-        match self.rt.block_on(tokio::time::timeout(ARCHIVE_STALL, self.tx.send(chunk))) {
+        match self
+            .rt
+            .block_on(tokio::time::timeout(ARCHIVE_STALL, self.tx.send(chunk)))
+        {
             Ok(Ok(())) => Ok(buf.len()),
             _ => Err(gone()),
         }
@@ -126,7 +162,11 @@ impl Write for ChannelWriter {
 }
 
 /// `/archive/REF.tar.gz` or `/archive/REF.zip`: the tree of REF under `NAME-REF/`.
-pub async fn archive(State(s): State<AppState>, v: Visitor, Path((ns, name, file)): Path<(String, String, String)>) -> Result<Response, WebError> {
+pub async fn archive(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, file)): Path<(String, String, String)>,
+) -> Result<Response, WebError> {
     let c = open(&s, v, &ns, &name, "code").await?;
     let (rev, format, ext) = if let Some(r) = file.strip_suffix(".tar.gz") {
         (r.to_string(), ArchiveFormat::TarGz, "tar.gz")
@@ -136,10 +176,22 @@ pub async fn archive(State(s): State<AppState>, v: Visitor, Path((ns, name, file
         return Err(WebError::bad_request("Archives are REF.tar.gz or REF.zip."));
     };
     // Resolve first, so a missing revision is a page, not a broken download.
-    let resolved = s.ops.read(&c.acc.repo, { let rev = rev.clone(); move |r| r.resolve_rev(&rev) }).await?;
+    let resolved = s
+        .ops
+        .read(&c.acc.repo, {
+            let rev = rev.clone();
+            move |r| r.resolve_rev(&rev)
+        })
+        .await?;
     let label: String = format!("{}-{}", c.acc.repo.name, rev.replace('/', "-"))
         .chars()
-        .map(|ch| if ch.is_ascii_alphanumeric() || "._-".contains(ch) { ch } else { '_' })
+        .map(|ch| {
+            if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
+                ch
+            } else {
+                '_'
+            }
+        })
         .collect();
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let prefix = format!("{label}/");
@@ -152,20 +204,33 @@ pub async fn archive(State(s): State<AppState>, v: Visitor, Path((ns, name, file
         let r = ops
             .read(&repo, move |r| {
                 let until = std::time::Instant::now() + ARCHIVE_MAX;
-                let mut w = std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter { tx, rt, until });
+                let mut w =
+                    std::io::BufWriter::with_capacity(64 * 1024, ChannelWriter { tx, rt, until });
                 r.archive(&commit, format, &prefix, &mut w)?;
-                w.flush().map_err(|e| kura_view::ViewError::Git(e.to_string()))
+                w.flush()
+                    .map_err(|e| kura_view::ViewError::Git(e.to_string()))
             })
             .await;
         if let Err(e) = r {
             tracing::warn!(error = %e, "archive failed");
-            let _ = err_tx.send(Err(std::io::Error::other("the archive could not be completed"))).await;
+            let _ = err_tx
+                .send(Err(std::io::Error::other(
+                    "the archive could not be completed",
+                )))
+                .await;
         }
     });
     let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
     let mut resp = Response::new(Body::from_stream(stream));
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(if ext == "zip" { "application/zip" } else { "application/gzip" }));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if ext == "zip" {
+            "application/zip"
+        } else {
+            "application/gzip"
+        }),
+    );
     if let Ok(d) = HeaderValue::from_str(&format!("attachment; filename=\"{label}.{ext}\"")) {
         h.insert(header::CONTENT_DISPOSITION, d);
     }

@@ -118,11 +118,12 @@ fn class_scopes() -> &'static [(syntect::parsing::Scope, &'static str)] {
 
 fn class_of(stack: &ScopeStack) -> Option<&'static str> {
     let table = class_scopes();
-    stack
-        .as_slice()
-        .iter()
-        .rev()
-        .find_map(|s| table.iter().find(|(p, _)| p.is_prefix_of(*s)).map(|(_, c)| *c))
+    stack.as_slice().iter().rev().find_map(|s| {
+        table
+            .iter()
+            .find(|(p, _)| p.is_prefix_of(*s))
+            .map(|(_, c)| *c)
+    })
 }
 
 /// One HTML string per line; each line's spans open and close on that line.
@@ -157,7 +158,11 @@ fn highlighted(syntax: &SyntaxReference, text: &str) -> Option<Vec<String>> {
         for (class, from, to) in runs {
             match class {
                 Some(c) => {
-                    let _ = write!(html, "<span class=\"{c}\">{}</span>", escape(&body[from..to]));
+                    let _ = write!(
+                        html,
+                        "<span class=\"{c}\">{}</span>",
+                        escape(&body[from..to])
+                    );
                 }
                 None => html.push_str(&escape(&body[from..to])),
             }
@@ -192,7 +197,9 @@ pub fn markdown(src: &str, base: &LinkBase<'_>) -> String {
             Event::Html(h) | Event::InlineHtml(h) => events.push(Event::Text(h)),
             Event::Start(Tag::CodeBlock(kind)) => {
                 in_code = Some(match kind {
-                    CodeBlockKind::Fenced(l) => l.split([' ', ',', '{']).next().unwrap_or("").to_string(),
+                    CodeBlockKind::Fenced(l) => {
+                        l.split([' ', ',', '{']).next().unwrap_or("").to_string()
+                    }
                     CodeBlockKind::Indented => String::new(),
                 });
                 code.clear();
@@ -207,25 +214,33 @@ pub fn markdown(src: &str, base: &LinkBase<'_>) -> String {
                     format!(" class=\"language-{}\"", escape(&lang))
                 };
                 // Our own markup, built from escaped text.
-                events.push(Event::Html(CowStr::from(format!("<pre><code{class}>{body}</code></pre>\n"))));
+                events.push(Event::Html(CowStr::from(format!(
+                    "<pre><code{class}>{body}</code></pre>\n"
+                ))));
             }
             Event::Text(t) if in_code.is_some() => code.push_str(&t),
-            Event::Start(Tag::Link { link_type, dest_url, title, id }) => {
-                events.push(Event::Start(Tag::Link {
-                    link_type,
-                    dest_url: CowStr::from(resolve_link(&dest_url, base, false)),
-                    title,
-                    id,
-                }))
-            }
-            Event::Start(Tag::Image { link_type, dest_url, title, id }) => {
-                events.push(Event::Start(Tag::Image {
-                    link_type,
-                    dest_url: CowStr::from(resolve_link(&dest_url, base, true)),
-                    title,
-                    id,
-                }))
-            }
+            Event::Start(Tag::Link {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => events.push(Event::Start(Tag::Link {
+                link_type,
+                dest_url: CowStr::from(resolve_link(&dest_url, base, false)),
+                title,
+                id,
+            })),
+            Event::Start(Tag::Image {
+                link_type,
+                dest_url,
+                title,
+                id,
+            }) => events.push(Event::Start(Tag::Image {
+                link_type,
+                dest_url: CowStr::from(resolve_link(&dest_url, base, true)),
+                title,
+                id,
+            })),
             other => events.push(other),
         }
     }
@@ -243,7 +258,8 @@ fn resolve_link(dest: &str, base: &LinkBase<'_>, image: bool) -> String {
         return d.to_string();
     }
     let lower = d.to_ascii_lowercase();
-    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("mailto:") {
+    if lower.starts_with("http://") || lower.starts_with("https://") || lower.starts_with("mailto:")
+    {
         return d.to_string();
     }
     if lower.starts_with("//") || has_scheme(&lower) {
@@ -271,7 +287,13 @@ fn resolve_link(dest: &str, base: &LinkBase<'_>, image: bool) -> String {
             s => parts.push(s),
         }
     }
-    let kind = if image { "raw" } else if path.ends_with('/') { "tree" } else { "blob" };
+    let kind = if image {
+        "raw"
+    } else if path.ends_with('/') {
+        "tree"
+    } else {
+        "blob"
+    };
     let mut url = format!("{}/{}/{}", base.repo, kind, base.rev);
     for p in &parts {
         url.push('/');
@@ -289,7 +311,9 @@ fn has_scheme(s: &str) -> bool {
             let scheme = &s[..i];
             !scheme.is_empty()
                 && !scheme.contains('/')
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
         }
         None => false,
     }
@@ -308,7 +332,10 @@ pub fn encode_segment(s: &str) -> String {
 
 /// A `/`-separated path (or ref), each segment encoded, slashes kept.
 pub fn encode_path(s: &str) -> String {
-    s.split('/').map(encode_segment).collect::<Vec<_>>().join("/")
+    s.split('/')
+        .map(encode_segment)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// A query value.
@@ -349,7 +376,11 @@ pub fn size(bytes: u64) -> String {
 mod tests {
     use super::*;
 
-    const BASE: LinkBase<'static> = LinkBase { repo: "/a/app", rev: "main", dir: "docs" };
+    const BASE: LinkBase<'static> = LinkBase {
+        repo: "/a/app",
+        rev: "main",
+        dir: "docs",
+    };
 
     #[test]
     fn markdown_is_safe() {
@@ -368,10 +399,22 @@ mod tests {
 
     #[test]
     fn relative_links_resolve_inside_the_repository() {
-        let html = markdown("[g](guide.md#usage) [up](../README.md) ![l](/img/logo.png) [w](https://example.com/x)", &BASE);
-        assert!(html.contains("href=\"/a/app/blob/main/docs/guide.md#usage\""), "{html}");
-        assert!(html.contains("href=\"/a/app/blob/main/README.md\""), "{html}");
-        assert!(html.contains("src=\"/a/app/raw/main/img/logo.png\""), "{html}");
+        let html = markdown(
+            "[g](guide.md#usage) [up](../README.md) ![l](/img/logo.png) [w](https://example.com/x)",
+            &BASE,
+        );
+        assert!(
+            html.contains("href=\"/a/app/blob/main/docs/guide.md#usage\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("href=\"/a/app/blob/main/README.md\""),
+            "{html}"
+        );
+        assert!(
+            html.contains("src=\"/a/app/raw/main/img/logo.png\""),
+            "{html}"
+        );
         assert!(html.contains("href=\"https://example.com/x\""), "{html}");
     }
 
@@ -388,7 +431,11 @@ mod tests {
         let lines = highlight_lines("x.rs", src);
         assert_eq!(lines.len(), 3, "{lines:?}");
         for l in &lines {
-            assert_eq!(l.matches("<span").count(), l.matches("</span>").count(), "{l}");
+            assert_eq!(
+                l.matches("<span").count(),
+                l.matches("</span>").count(),
+                "{l}"
+            );
         }
         assert!(lines[1].contains("class=\"c\""), "{lines:?}");
         let plain = highlight_lines("notes.unknownext", "<x>\n");

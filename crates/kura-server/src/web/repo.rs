@@ -22,10 +22,20 @@ pub const MAX_PAGE_BLOB: u64 = 1024 * 1024;
 /// Largest file served raw (whole files are read into memory by gix).
 pub const MAX_RAW_BLOB: u64 = 64 * 1024 * 1024;
 /// README files rendered on the summary page.
-const README_NAMES: &[&str] = &["README.md", "README.markdown", "readme.md", "README", "README.txt", "Readme.md"];
+const README_NAMES: &[&str] = &[
+    "README.md",
+    "README.markdown",
+    "readme.md",
+    "README",
+    "README.txt",
+    "Readme.md",
+];
 
 pub fn limits(ms: u64, max_commits: usize) -> Limits {
-    Limits { max_commits, deadline: Instant::now() + Duration::from_millis(ms) }
+    Limits {
+        max_commits,
+        deadline: Instant::now() + Duration::from_millis(ms),
+    }
 }
 
 /// The heading and tabs every repository page shows.
@@ -53,7 +63,13 @@ pub struct Ctx {
 }
 
 /// The visitor's access to the repository: missing and hidden give the same page.
-pub async fn open(s: &AppState, v: Visitor, ns: &str, name: &str, tab: &'static str) -> Result<Ctx, WebError> {
+pub async fn open(
+    s: &AppState,
+    v: Visitor,
+    ns: &str,
+    name: &str,
+    tab: &'static str,
+) -> Result<Ctx, WebError> {
     let path = RepoPath::new(ns, name).map_err(|_| WebError::no_repo())?;
     let acc = access::repo(&s.ops, s.config.allow_anonymous_read, &v.caller, &path).await?;
     acc.check(&v.caller, Role::Read)?;
@@ -89,7 +105,10 @@ pub fn crumbs(head: &Head, path: &str) -> Vec<(String, String)> {
             acc.push('/');
         }
         acc.push_str(seg);
-        out.push((seg.to_string(), format!("{}/tree/{}/{}", head.base, head.rev, encode_path(&acc))));
+        out.push((
+            seg.to_string(),
+            format!("{}/tree/{}/{}", head.base, head.rev, encode_path(&acc)),
+        ));
     }
     out
 }
@@ -124,11 +143,20 @@ pub struct EntryRow {
     pub last: Option<CommitRow>,
 }
 
-fn entry_rows(head: &Head, dir: &str, entries: Vec<kura_view::TreeEntry>, now: i64) -> Vec<EntryRow> {
+fn entry_rows(
+    head: &Head,
+    dir: &str,
+    entries: Vec<kura_view::TreeEntry>,
+    now: i64,
+) -> Vec<EntryRow> {
     entries
         .into_iter()
         .map(|e| {
-            let path = if dir.is_empty() { e.name.clone() } else { format!("{dir}/{}", e.name) };
+            let path = if dir.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{dir}/{}", e.name)
+            };
             let (kind, icon) = match e.kind {
                 EntryKind::Dir => ("tree", "dir"),
                 EntryKind::Submodule => ("tree", "submodule"),
@@ -182,21 +210,38 @@ struct Summary {
 }
 
 fn ref_text(name: &str, old: &str, new: &str) -> (String, String) {
-    let short = name.strip_prefix("refs/heads/").or_else(|| name.strip_prefix("refs/tags/")).unwrap_or(name);
+    let short = name
+        .strip_prefix("refs/heads/")
+        .or_else(|| name.strip_prefix("refs/tags/"))
+        .unwrap_or(name);
     let zero = |s: &str| s.bytes().all(|b| b == b'0');
     let what = if zero(old) {
         format!("created at {}", &new[..new.len().min(10)])
     } else if zero(new) {
         "deleted".to_string()
     } else {
-        format!("{} → {}", &old[..old.len().min(10)], &new[..new.len().min(10)])
+        format!(
+            "{} → {}",
+            &old[..old.len().min(10)],
+            &new[..new.len().min(10)]
+        )
     };
     (short.to_string(), what)
 }
 
-pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<(String, String)>, h: HeaderMap) -> Result<Response, WebError> {
+pub async fn summary(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name)): Path<(String, String)>,
+    h: HeaderMap,
+) -> Result<Response, WebError> {
     if let Some(bare) = name.strip_suffix(".git") {
-        return Ok(Redirect::permanent(&format!("/{}/{}", render::encode_segment(&ns), render::encode_segment(bare))).into_response());
+        return Ok(Redirect::permanent(&format!(
+            "/{}/{}",
+            render::encode_segment(&ns),
+            render::encode_segment(bare)
+        ))
+        .into_response());
     }
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let now = kura_db::now();
@@ -213,7 +258,10 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
             // The default branch, else the newest branch (a repository pushed without it).
             let rev = match r.resolve_rev(&default) {
                 Ok(rev) => Some(rev),
-                Err(_) => refs.branches.first().and_then(|b| r.resolve_rev(&b.name).ok()),
+                Err(_) => refs
+                    .branches
+                    .first()
+                    .and_then(|b| r.resolve_rev(&b.name).ok()),
             };
             let Some(rev) = rev else {
                 return Ok((false, refs, None, None, None, true));
@@ -244,7 +292,14 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
     let readme = readme.map(|(name, b)| {
         let text = String::from_utf8_lossy(&b.data);
         if name.to_lowercase().ends_with(".md") || name.to_lowercase().ends_with(".markdown") {
-            render::markdown(&text, &LinkBase { repo: &c.head.base, rev: &c.head.rev, dir: "" })
+            render::markdown(
+                &text,
+                &LinkBase {
+                    repo: &c.head.base,
+                    rev: &c.head.rev,
+                    dir: "",
+                },
+            )
         } else {
             format!("<pre>{}</pre>", render::escape(&text))
         }
@@ -258,25 +313,50 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
             pusher: p.pusher,
             age: age(p.created_at, now),
             utc: utc(p.created_at),
-            refs: p.refs.iter().map(|r| ref_text(&r.name, &r.old, &r.new)).collect(),
+            refs: p
+                .refs
+                .iter()
+                .map(|r| ref_text(&r.name, &r.old, &r.new))
+                .collect(),
         })
         .collect();
     let mut mirrors = Vec::new();
     for m in s.ops.mirrors_of(&c.acc.repo).await? {
         let st = s.ops.mirror_status(&m).await?;
-        let label = if c.head.can_admin { m.url.clone() } else { mirror_kind(&m.url) };
-        let state = if st.pending == 0 && m.last_error.is_none() { "in sync" } else if m.last_error.is_some() { "failing" } else { "catching up" };
+        let label = if c.head.can_admin {
+            m.url.clone()
+        } else {
+            mirror_kind(&m.url)
+        };
+        let state = if st.pending == 0 && m.last_error.is_none() {
+            "in sync"
+        } else if m.last_error.is_some() {
+            "failing"
+        } else {
+            "catching up"
+        };
         mirrors.push(MirrorRow {
             label,
             state,
             state_class: state.replace(' ', "-"),
-            last_success: m.last_success_at.map(|t| age(t, now)).unwrap_or_else(|| "never".into()),
+            last_success: m
+                .last_success_at
+                .map(|t| age(t, now))
+                .unwrap_or_else(|| "never".into()),
             last_error: m.last_error.clone(),
             pending: st.pending,
-            lag: if st.lag_seconds > 0 { kura_proto::format_duration(Duration::from_secs(st.lag_seconds as u64)) } else { String::new() },
+            lag: if st.lag_seconds > 0 {
+                kura_proto::format_duration(Duration::from_secs(st.lag_seconds as u64))
+            } else {
+                String::new()
+            },
         });
     }
-    let clone_url = format!("{}/{}.git", public_base(&s, &h), encode_path(&c.head.full_name));
+    let clone_url = format!(
+        "{}/{}.git",
+        public_base(&s, &h),
+        encode_path(&c.head.full_name)
+    );
     Ok(page(Summary {
         clone_url,
         empty,
@@ -295,7 +375,11 @@ pub async fn summary(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pa
 }
 
 fn mirror_kind(url: &str) -> String {
-    if url.contains("codecommit") { "CodeCommit mirror".into() } else { "push mirror".into() }
+    if url.contains("codecommit") {
+        "CodeCommit mirror".into()
+    } else {
+        "push mirror".into()
+    }
 }
 
 /// The base URL for clone commands: `public_url`, else the address the browser used.
@@ -304,7 +388,13 @@ pub fn public_base(s: &AppState, h: &HeaderMap) -> String {
         return u.trim_end_matches('/').to_string();
     }
     match h.get(header::HOST).and_then(|v| v.to_str().ok()) {
-        Some(host) if host.chars().all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) => format!("http://{host}"),
+        Some(host)
+            if host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) =>
+        {
+            format!("http://{host}")
+        }
         _ => s.config.public_url(),
     }
 }
@@ -320,7 +410,11 @@ struct TreePage {
     entries: Vec<EntryRow>,
 }
 
-pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): Path<(String, String, String)>) -> Result<Response, WebError> {
+pub async fn tree(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, rest)): Path<(String, String, String)>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let now = kura_db::now();
     let cache = s.pages.clone();
@@ -330,7 +424,9 @@ pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         .read(&c.acc.repo, move |r| {
             let (rev, path) = r.resolve(&rest)?;
             let path = path.trim_end_matches('/').to_string();
-            if cache.get::<Vec<kura_view::TreeEntry>>(&folder_key(repo_id, &rev.commit, &path)).is_none()
+            if cache
+                .get::<Vec<kura_view::TreeEntry>>(&folder_key(repo_id, &rev.commit, &path))
+                .is_none()
                 && r.kind_at(&rev.commit, &path)? != EntryKind::Dir
             {
                 return Ok((rev, path, None));
@@ -342,17 +438,38 @@ pub async fn tree(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
     c.at(&rev);
     let Some((entries, complete)) = entries else {
         // A file addressed as a folder: show it as a file.
-        return Ok(Redirect::to(&format!("{}/blob/{}/{}", c.head.base, c.head.rev, encode_path(&path))).into_response());
+        return Ok(Redirect::to(&format!(
+            "{}/blob/{}/{}",
+            c.head.base,
+            c.head.rev,
+            encode_path(&path)
+        ))
+        .into_response());
     };
     let parent = (!path.is_empty()).then(|| {
         let up = path.rsplit_once('/').map(|(p, _)| p).unwrap_or("");
-        if up.is_empty() { format!("{}/tree/{}", c.head.base, c.head.rev) } else { format!("{}/tree/{}/{}", c.head.base, c.head.rev, encode_path(up)) }
+        if up.is_empty() {
+            format!("{}/tree/{}", c.head.base, c.head.rev)
+        } else {
+            format!("{}/tree/{}/{}", c.head.base, c.head.rev, encode_path(up))
+        }
     });
     if !complete {
         finish_later(&s, &c.acc.repo, &rev.commit, &path);
     }
     let entries = entry_rows(&c.head, &path, entries.as_ref().clone(), now);
-    Ok(cacheable(&rev, &c.v, page(TreePage { crumbs: crumbs(&c.head, &path), parent, entries, path, chrome: c.v.chrome.clone(), head: c.head })))
+    Ok(cacheable(
+        &rev,
+        &c.v,
+        page(TreePage {
+            crumbs: crumbs(&c.head, &path),
+            parent,
+            entries,
+            path,
+            chrome: c.v.chrome.clone(),
+            head: c.head,
+        }),
+    ))
 }
 
 fn folder_key(repo_id: i64, commit: &str, path: &str) -> String {
@@ -365,7 +482,13 @@ const LAST_COMMITS_WAIT_MS: u64 = 300;
 
 /// A folder's entries with their last commits, from the cache or walked within the page's
 /// bound. Returns whether every entry got its commit; complete answers are cached.
-fn folder(r: &kura_view::Viewer, cache: &super::PageCache, repo_id: i64, commit: &str, path: &str) -> Result<(Arc<Vec<kura_view::TreeEntry>>, bool), kura_view::ViewError> {
+fn folder(
+    r: &kura_view::Viewer,
+    cache: &super::PageCache,
+    repo_id: i64,
+    commit: &str,
+    path: &str,
+) -> Result<(Arc<Vec<kura_view::TreeEntry>>, bool), kura_view::ViewError> {
     let key = folder_key(repo_id, commit, path);
     if let Some(hit) = cache.get::<Vec<kura_view::TreeEntry>>(&key) {
         return Ok((hit, true));
@@ -379,7 +502,16 @@ fn folder(r: &kura_view::Viewer, cache: &super::PageCache, repo_id: i64, commit:
 }
 
 fn folder_weight(entries: &[kura_view::TreeEntry]) -> usize {
-    entries.iter().map(|e| e.name.len() + e.last_commit.as_ref().map_or(0, |c| c.title.len() + c.author_name.len()) + 200).sum()
+    entries
+        .iter()
+        .map(|e| {
+            e.name.len()
+                + e.last_commit
+                    .as_ref()
+                    .map_or(0, |c| c.title.len() + c.author_name.len())
+                + 200
+        })
+        .sum()
 }
 
 /// Walks the rest of a long history for a folder's last commits in the background (one walk
@@ -389,13 +521,20 @@ fn finish_later(s: &AppState, repo: &kura_db::Repo, commit: &str, path: &str) {
     if !s.pages.claim(&key) {
         return;
     }
-    let (ops, cache, repo, commit, path) = (s.ops.clone(), s.pages.clone(), repo.clone(), commit.to_string(), path.to_string());
+    let (ops, cache, repo, commit, path) = (
+        s.ops.clone(),
+        s.pages.clone(),
+        repo.clone(),
+        commit.to_string(),
+        path.to_string(),
+    );
     tokio::spawn(async move {
         let c2 = cache.clone();
         let k2 = key.clone();
         let r = ops
             .read(&repo, move |r| {
-                let entries = Arc::new(r.tree(&commit, &path, Some(&limits(30_000, 10_000_000)))?);
+                let entries =
+                    Arc::new(r.tree(&commit, &path, Some(&limits(30_000, 10_000_000)))?);
                 c2.put(k2, entries.clone(), folder_weight(&entries));
                 Ok(())
             })
@@ -411,7 +550,10 @@ fn finish_later(s: &AppState, repo: &kura_db::Repo, commit: &str, path: &str) {
 pub fn cacheable(rev: &Resolved, v: &Visitor, mut r: Response) -> Response {
     if rev.kind == RevKind::Commit && r.status() == StatusCode::OK {
         let h = r.headers_mut();
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
         let _ = v;
     }
     r
@@ -452,7 +594,12 @@ pub struct BlobQuery {
     plain: Option<String>,
 }
 
-pub async fn blob(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): Path<(String, String, String)>, Query(q): Query<BlobQuery>) -> Result<Response, WebError> {
+pub async fn blob(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, rest)): Path<(String, String, String)>,
+    Query(q): Query<BlobQuery>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let (rev, path, blob) = s
         .ops
@@ -467,7 +614,13 @@ pub async fn blob(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         .await?;
     c.at(&rev);
     let Some(b) = blob else {
-        return Ok(Redirect::to(&format!("{}/tree/{}/{}", c.head.base, c.head.rev, encode_path(&path))).into_response());
+        return Ok(Redirect::to(&format!(
+            "{}/tree/{}/{}",
+            c.head.base,
+            c.head.rev,
+            encode_path(&path)
+        ))
+        .into_response());
     };
     let file = format!("{}/{}", c.head.rev, encode_path(&path));
     let (kind, lines, markdown) = if image_type(&path).is_some() {
@@ -481,7 +634,14 @@ pub async fn blob(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         let is_md = path.to_lowercase().ends_with(".md") && q.plain.is_none();
         let md = is_md.then(|| {
             let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            render::markdown(&text, &LinkBase { repo: &c.head.base, rev: &c.head.rev, dir })
+            render::markdown(
+                &text,
+                &LinkBase {
+                    repo: &c.head.base,
+                    rev: &c.head.rev,
+                    dir,
+                },
+            )
         });
         let lines = match md {
             Some(_) => Vec::new(),
@@ -489,20 +649,24 @@ pub async fn blob(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)):
         };
         ("text", lines, md)
     };
-    Ok(cacheable(&rev, &c.v, page(BlobPage {
-        crumbs: crumbs(&c.head, &path),
-        size: render::size(b.size),
-        lines,
-        kind,
-        raw_href: format!("{}/raw/{file}", c.head.base),
-        download_href: format!("{}/raw/{file}?download=1", c.head.base),
-        blame_href: format!("{}/blame/{file}", c.head.base),
-        history_href: format!("{}/commits/{file}", c.head.base),
-        markdown,
-        path,
-        chrome: c.v.chrome.clone(),
-        head: c.head,
-    })))
+    Ok(cacheable(
+        &rev,
+        &c.v,
+        page(BlobPage {
+            crumbs: crumbs(&c.head, &path),
+            size: render::size(b.size),
+            lines,
+            kind,
+            raw_href: format!("{}/raw/{file}", c.head.base),
+            download_href: format!("{}/raw/{file}?download=1", c.head.base),
+            blame_href: format!("{}/blame/{file}", c.head.base),
+            history_href: format!("{}/commits/{file}", c.head.base),
+            markdown,
+            path,
+            chrome: c.v.chrome.clone(),
+            head: c.head,
+        }),
+    ))
 }
 
 /// Highlighted lines of a blob, computed once per blob id and file name (the name picks the
@@ -526,7 +690,12 @@ pub struct RawQuery {
 
 /// A file as it is. Nothing served here can run script on Kura's origin: text types are
 /// `text/plain`, and a sandboxing CSP covers the rest (SVG).
-pub async fn raw(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): Path<(String, String, String)>, Query(q): Query<RawQuery>) -> Result<Response, WebError> {
+pub async fn raw(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, rest)): Path<(String, String, String)>,
+    Query(q): Query<RawQuery>,
+) -> Result<Response, WebError> {
     let c = open(&s, v, &ns, &name, "code").await?;
     let (rev, path, id, data) = s
         .ops
@@ -548,16 +717,42 @@ pub async fn raw(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): 
     let mut resp = Response::new(Body::from(data));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ty));
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox"));
-    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{id}\"")).unwrap_or(HeaderValue::from_static("\"\"")));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; sandbox",
+        ),
+    );
+    h.insert(
+        header::ETAG,
+        HeaderValue::from_str(&format!("\"{id}\"")).unwrap_or(HeaderValue::from_static("\"\"")),
+    );
     if rev.kind == RevKind::Commit {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, max-age=31536000, immutable"),
+        );
     } else {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache"));
+        h.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        );
     }
     if q.download.is_some() || ty == "application/octet-stream" {
-        let ascii: String = file_name.chars().map(|ch| if ch.is_ascii_alphanumeric() || "._-".contains(ch) { ch } else { '_' }).collect();
-        let disp = format!("attachment; filename=\"{ascii}\"; filename*=UTF-8''{}", render::encode_segment(&file_name));
+        let ascii: String = file_name
+            .chars()
+            .map(|ch| {
+                if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
+                    ch
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let disp = format!(
+            "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
+            render::encode_segment(&file_name)
+        );
         if let Ok(v) = HeaderValue::from_str(&disp) {
             h.insert(header::CONTENT_DISPOSITION, v);
         }
@@ -584,7 +779,11 @@ struct BlamePage {
     note: Option<String>,
 }
 
-pub async fn blame(State(s): State<AppState>, v: Visitor, Path((ns, name, rest)): Path<(String, String, String)>) -> Result<Response, WebError> {
+pub async fn blame(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name, rest)): Path<(String, String, String)>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let now = kura_db::now();
     let (rev, path, blob, hunks) = s
@@ -600,8 +799,13 @@ pub async fn blame(State(s): State<AppState>, v: Visitor, Path((ns, name, rest))
         })
         .await?;
     c.at(&rev);
-    let note = (blob.binary || blob.truncated).then(|| "Blame is shown for text files up to 1 MiB only.".to_string());
-    let lines = if note.is_none() { render::highlight_lines(&path, &String::from_utf8_lossy(&blob.data)) } else { Vec::new() };
+    let note = (blob.binary || blob.truncated)
+        .then(|| "Blame is shown for text files up to 1 MiB only.".to_string());
+    let lines = if note.is_none() {
+        render::highlight_lines(&path, &String::from_utf8_lossy(&blob.data))
+    } else {
+        Vec::new()
+    };
     let mut starts = std::collections::HashMap::new();
     for h in &hunks {
         starts.insert(h.start_line as usize, commit_row(&c.head, &h.commit, now));
@@ -609,8 +813,24 @@ pub async fn blame(State(s): State<AppState>, v: Visitor, Path((ns, name, rest))
     let rows = lines
         .into_iter()
         .enumerate()
-        .map(|(i, html)| BlameRow { line_no: i + 1, html, commit: starts.remove(&(i + 1)) })
+        .map(|(i, html)| BlameRow {
+            line_no: i + 1,
+            html,
+            commit: starts.remove(&(i + 1)),
+        })
         .collect();
     let blob_href = format!("{}/blob/{}/{}", c.head.base, c.head.rev, encode_path(&path));
-    Ok(cacheable(&rev, &c.v, page(BlamePage { crumbs: crumbs(&c.head, &path), rows, blob_href, note, path, chrome: c.v.chrome.clone(), head: c.head })))
+    Ok(cacheable(
+        &rev,
+        &c.v,
+        page(BlamePage {
+            crumbs: crumbs(&c.head, &path),
+            rows,
+            blob_href,
+            note,
+            path,
+            chrome: c.v.chrome.clone(),
+            head: c.head,
+        }),
+    ))
 }

@@ -62,13 +62,29 @@ fn marked(text: &str, ranges: &[(usize, usize)]) -> String {
     out
 }
 
-pub async fn search(State(s): State<AppState>, v: Visitor, Path((ns, name)): Path<(String, String)>, Query(q): Query<SearchQuery>) -> Result<Response, WebError> {
+pub async fn search(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let query: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
     c.head.q = query.clone();
-    let rev = q.rev.filter(|r| !r.is_empty()).unwrap_or_else(|| c.acc.repo.default_branch.clone());
+    let rev = q
+        .rev
+        .filter(|r| !r.is_empty())
+        .unwrap_or_else(|| c.acc.repo.default_branch.clone());
     if query.is_empty() {
-        return Ok(page(SearchPage { chrome: c.v.chrome, head: c.head, q: query, files: Vec::new(), matches: Vec::new(), truncated: false, searched: false }));
+        return Ok(page(SearchPage {
+            chrome: c.v.chrome,
+            head: c.head,
+            q: query,
+            files: Vec::new(),
+            matches: Vec::new(),
+            truncated: false,
+            searched: false,
+        }));
     }
     let qq = query.clone();
     let (resolved, files, result) = s
@@ -76,7 +92,12 @@ pub async fn search(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pat
         .read(&c.acc.repo, move |r| {
             let resolved = r.resolve_rev(&rev)?;
             let files = r.find_files(&resolved.commit, &qq, 20)?;
-            let limits = SearchLimits { max_matches: 200, max_files: 100_000, max_file_bytes: 1024 * 1024, deadline: Instant::now() + Duration::from_secs(2) };
+            let limits = SearchLimits {
+                max_matches: 200,
+                max_files: 100_000,
+                max_file_bytes: 1024 * 1024,
+                deadline: Instant::now() + Duration::from_secs(2),
+            };
             let result = r.grep(&resolved.commit, &qq, &limits)?;
             Ok((resolved, files, result))
         })
@@ -89,9 +110,25 @@ pub async fn search(State(s): State<AppState>, v: Visitor, Path((ns, name)): Pat
         .iter()
         .map(|f| FileMatchRow {
             href: blob(&f.path),
-            lines: f.lines.iter().map(|l| MatchLine { line_no: l.line_no, href: format!("{}#L{}", blob(&f.path), l.line_no), html: marked(&l.text, &l.ranges) }).collect(),
+            lines: f
+                .lines
+                .iter()
+                .map(|l| MatchLine {
+                    line_no: l.line_no,
+                    href: format!("{}#L{}", blob(&f.path), l.line_no),
+                    html: marked(&l.text, &l.ranges),
+                })
+                .collect(),
             path: f.path.clone(),
         })
         .collect();
-    Ok(page(SearchPage { chrome: c.v.chrome.clone(), head: c.head, q: query, files, matches, truncated: result.truncated, searched: true }))
+    Ok(page(SearchPage {
+        chrome: c.v.chrome.clone(),
+        head: c.head,
+        q: query,
+        files,
+        matches,
+        truncated: result.truncated,
+        searched: true,
+    }))
 }

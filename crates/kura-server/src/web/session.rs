@@ -50,13 +50,18 @@ impl Visitor {
 
     /// The signed-in user, or a redirect to the sign-in page that comes back here.
     pub fn require_user(&self) -> Result<&Actor, Redirect> {
-        self.user().ok_or_else(|| Redirect::to(&self.chrome.login_href()))
+        self.user()
+            .ok_or_else(|| Redirect::to(&self.chrome.login_href()))
     }
 }
 
 /// Compares without stopping at the first difference.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
 }
 
 fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -78,7 +83,10 @@ impl FromRequestParts<AppState> for Visitor {
         let here = parts.uri.path().to_string();
         let mut v = Visitor {
             caller: Caller::Anonymous,
-            chrome: Chrome { here, ..Chrome::default() },
+            chrome: Chrome {
+                here,
+                ..Chrome::default()
+            },
             secret: None,
         };
         if let Some(secret) = cookie_value(&parts.headers, SESSION) {
@@ -86,7 +94,11 @@ impl FromRequestParts<AppState> for Visitor {
                 if !s.user.disabled {
                     v.chrome.user = Some(s.user.name.clone());
                     v.chrome.csrf = s.csrf;
-                    v.caller = Caller::User(Actor { user: s.user, scope: None, token_expires_at: None });
+                    v.caller = Caller::User(Actor {
+                        user: s.user,
+                        scope: None,
+                        token_expires_at: None,
+                    });
                     v.secret = Some(secret);
                 }
             }
@@ -115,7 +127,12 @@ fn secure(state: &AppState) -> bool {
         .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://"))
 }
 
-fn set_cookie(state: &AppState, name: &'static str, value: String, max_age: Option<i64>) -> HeaderValue {
+fn set_cookie(
+    state: &AppState,
+    name: &'static str,
+    value: String,
+    max_age: Option<i64>,
+) -> HeaderValue {
     let mut c = Cookie::build((name, value))
         .path("/")
         .http_only(true)
@@ -130,7 +147,12 @@ fn set_cookie(state: &AppState, name: &'static str, value: String, max_age: Opti
 /// Only a path on this site: never `//host` or `/\host`, which browsers treat as another site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && !n.starts_with("/login") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && !n.starts_with("/login") =>
+        {
             n.to_string()
         }
         _ => "/".into(),
@@ -158,16 +180,32 @@ fn random_token() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn login_form(state: &AppState, mut chrome: Chrome, next: String, user: String, error: Option<String>, status: StatusCode) -> Response {
+fn login_form(
+    state: &AppState,
+    mut chrome: Chrome,
+    next: String,
+    user: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     chrome.csrf = random_token();
     let cookie = set_cookie(state, LOGIN_CSRF, chrome.csrf.clone(), Some(3600));
-    let mut r = page(LoginPage { chrome, next, user, error });
+    let mut r = page(LoginPage {
+        chrome,
+        next,
+        user,
+        error,
+    });
     *r.status_mut() = status;
     r.headers_mut().append(header::SET_COOKIE, cookie);
     r
 }
 
-pub async fn login_page(State(state): State<AppState>, v: Visitor, Query(q): Query<NextQuery>) -> Response {
+pub async fn login_page(
+    State(state): State<AppState>,
+    v: Visitor,
+    Query(q): Query<NextQuery>,
+) -> Response {
     let next = safe_next(q.next.as_deref());
     if v.user().is_some() {
         return Redirect::to(&next).into_response();
@@ -194,19 +232,42 @@ pub async fn login(
     Form(f): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(f.next.as_deref());
-    let fail = |msg: String, status| login_form(&state, v.chrome.clone(), next.clone(), f.user.clone(), Some(msg), status);
+    let fail = |msg: String, status| {
+        login_form(
+            &state,
+            v.chrome.clone(),
+            next.clone(),
+            f.user.clone(),
+            Some(msg),
+            status,
+        )
+    };
     let expected = cookie_value(&headers, LOGIN_CSRF).unwrap_or_default();
     if expected.is_empty() || !same(&expected, &f.csrf) {
-        return fail("The sign-in form expired; enter your user name and password again.".into(), StatusCode::FORBIDDEN);
+        return fail(
+            "The sign-in form expired; enter your user name and password again.".into(),
+            StatusCode::FORBIDDEN,
+        );
     }
     if f.user.trim().is_empty() || f.password.is_empty() {
-        return fail("Enter your user name and password.".into(), StatusCode::BAD_REQUEST);
+        return fail(
+            "Enter your user name and password.".into(),
+            StatusCode::BAD_REQUEST,
+        );
     }
     let ip: IpAddr = parts.0 .0;
-    let creds = Credentials::Password { user: f.user.trim().to_string(), secret: f.password };
+    let creds = Credentials::Password {
+        user: f.user.trim().to_string(),
+        secret: f.password,
+    };
     let actor = match crate::auth::check(&state, creds, ip).await {
         Ok(Caller::User(a)) => a,
-        Ok(Caller::Anonymous) => return fail("Enter your user name and password.".into(), StatusCode::BAD_REQUEST),
+        Ok(Caller::Anonymous) => {
+            return fail(
+                "Enter your user name and password.".into(),
+                StatusCode::BAD_REQUEST,
+            )
+        }
         Err(e) => return fail(e.message, e.status),
     };
     // A new session at every sign-in; the one the browser had (if any) ends.
@@ -215,15 +276,30 @@ pub async fn login(
             tracing::warn!(error = %e, "could not end the previous session");
         }
     }
-    let s = match state.ops.start_session(&actor.user, state.config.session_ttl).await {
+    let s = match state
+        .ops
+        .start_session(&actor.user, state.config.session_ttl)
+        .await
+    {
         Ok(s) => s,
         Err(e) => return WebError::from(e).into_response(),
     };
     tracing::info!(user = %actor.user.name, client = %ip, "signed in to the pages");
     let mut r = Redirect::to(&next).into_response();
     let h = r.headers_mut();
-    h.append(header::SET_COOKIE, set_cookie(&state, SESSION, s.secret, Some(state.config.session_ttl.as_secs() as i64)));
-    h.append(header::SET_COOKIE, set_cookie(&state, LOGIN_CSRF, String::new(), Some(0)));
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(
+            &state,
+            SESSION,
+            s.secret,
+            Some(state.config.session_ttl.as_secs() as i64),
+        ),
+    );
+    h.append(
+        header::SET_COOKIE,
+        set_cookie(&state, LOGIN_CSRF, String::new(), Some(0)),
+    );
     r
 }
 
@@ -233,19 +309,31 @@ pub struct CsrfForm {
     pub csrf: String,
 }
 
-pub async fn logout(State(state): State<AppState>, v: Visitor, Form(f): Form<CsrfForm>) -> Result<Response, WebError> {
+pub async fn logout(
+    State(state): State<AppState>,
+    v: Visitor,
+    Form(f): Form<CsrfForm>,
+) -> Result<Response, WebError> {
     if let Some(secret) = &v.secret {
         v.check_csrf(&f.csrf)?;
         state.ops.end_session(secret).await?;
     }
     let mut r = Redirect::to("/").into_response();
-    r.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION, String::new(), Some(0)));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION, String::new(), Some(0)),
+    );
     Ok(r)
 }
 
 /// The `Set-Cookie` value that opens a session in this browser.
 pub fn session_cookie(state: &AppState, secret: String) -> HeaderValue {
-    set_cookie(state, SESSION, secret, Some(state.config.session_ttl.as_secs() as i64))
+    set_cookie(
+        state,
+        SESSION,
+        secret,
+        Some(state.config.session_ttl.as_secs() as i64),
+    )
 }
 
 impl Visitor {

@@ -34,7 +34,13 @@ struct SettingsPage {
     error: Option<String>,
 }
 
-async fn render(s: &AppState, v: &Visitor, new_token: Option<String>, notice: Option<String>, error: Option<String>) -> Result<Response, WebError> {
+async fn render(
+    s: &AppState,
+    v: &Visitor,
+    new_token: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+) -> Result<Response, WebError> {
     let name = v.user().map(|a| a.user.name.clone()).unwrap_or_default();
     let now = kura_db::now();
     let tokens = s
@@ -49,14 +55,31 @@ async fn render(s: &AppState, v: &Visitor, new_token: Option<String>, notice: Op
             created: utc(t.created_at),
             expires: match t.expires_at {
                 Some(e) if e <= now => "expired".into(),
-                Some(e) => format!("in {}", kura_proto::format_duration(std::time::Duration::from_secs((e - now) as u64))),
+                Some(e) => format!(
+                    "in {}",
+                    kura_proto::format_duration(std::time::Duration::from_secs((e - now) as u64))
+                ),
                 None => "never".into(),
             },
-            last_used: t.last_used_at.map(|u| age(u, now)).unwrap_or_else(|| "never".into()),
+            last_used: t
+                .last_used_at
+                .map(|u| age(u, now))
+                .unwrap_or_else(|| "never".into()),
         })
         .collect();
-    let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    let mut r = page(SettingsPage { chrome: v.chrome.clone(), user: name, tokens, new_token, notice, error });
+    let status = if error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    let mut r = page(SettingsPage {
+        chrome: v.chrome.clone(),
+        user: name,
+        tokens,
+        new_token,
+        notice,
+        error,
+    });
     *r.status_mut() = status;
     Ok(r)
 }
@@ -80,12 +103,25 @@ pub struct NewToken {
     expires_in: String,
 }
 
-pub async fn create_token(State(s): State<AppState>, v: Visitor, Form(f): Form<NewToken>) -> Result<Response, WebError> {
-    let Ok(actor) = v.require_user() else { return Ok(Redirect::to("/login?next=/settings").into_response()) };
+pub async fn create_token(
+    State(s): State<AppState>,
+    v: Visitor,
+    Form(f): Form<NewToken>,
+) -> Result<Response, WebError> {
+    let Ok(actor) = v.require_user() else {
+        return Ok(Redirect::to("/login?next=/settings").into_response());
+    };
     v.check_csrf(&f.csrf)?;
     let user = actor.user.name.clone();
     let Ok(scope) = f.scope.parse::<Role>() else {
-        return render(&s, &v, None, None, Some("Choose the token's scope: read, write or admin.".into())).await;
+        return render(
+            &s,
+            &v,
+            None,
+            None,
+            Some("Choose the token's scope: read, write or admin.".into()),
+        )
+        .await;
     };
     let expires = match f.expires_in.trim() {
         "" | "never" => None,
@@ -97,11 +133,29 @@ pub async fn create_token(State(s): State<AppState>, v: Visitor, Form(f): Form<N
     let name = f.name.trim();
     let name = if name.is_empty() { "web" } else { name };
     if name.chars().count() > 100 || name.chars().any(char::is_control) {
-        return render(&s, &v, None, None, Some("Name the token in at most 100 characters, on one line.".into())).await;
+        return render(
+            &s,
+            &v,
+            None,
+            None,
+            Some("Name the token in at most 100 characters, on one line.".into()),
+        )
+        .await;
     }
     match s.ops.create_token(&user, scope, expires, Some(name)).await {
-        Ok((secret, _)) => render(&s, &v, Some(secret), Some("Copy the token now: it is shown only once.".into()), None).await,
-        Err(e) if e.kind() == crate::ops::ErrorKind::Invalid => render(&s, &v, None, None, Some(e.to_string())).await,
+        Ok((secret, _)) => {
+            render(
+                &s,
+                &v,
+                Some(secret),
+                Some("Copy the token now: it is shown only once.".into()),
+                None,
+            )
+            .await
+        }
+        Err(e) if e.kind() == crate::ops::ErrorKind::Invalid => {
+            render(&s, &v, None, None, Some(e.to_string())).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -112,13 +166,24 @@ pub struct CsrfOnly {
     csrf: String,
 }
 
-pub async fn revoke_token(State(s): State<AppState>, v: Visitor, Path(id): Path<i64>, Form(f): Form<CsrfOnly>) -> Result<Response, WebError> {
-    let Ok(actor) = v.require_user() else { return Ok(Redirect::to("/login?next=/settings").into_response()) };
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    v: Visitor,
+    Path(id): Path<i64>,
+    Form(f): Form<CsrfOnly>,
+) -> Result<Response, WebError> {
+    let Ok(actor) = v.require_user() else {
+        return Ok(Redirect::to("/login?next=/settings").into_response());
+    };
     v.check_csrf(&f.csrf)?;
     // Someone else's token answers like a missing one.
     match s.ops.token(id).await {
         Ok(t) if t.user_id == actor.user.id => s.ops.revoke_token(id).await?,
-        Ok(_) | Err(_) => return Err(WebError::not_found(format!("You have no token with id {id}."))),
+        Ok(_) | Err(_) => {
+            return Err(WebError::not_found(format!(
+                "You have no token with id {id}."
+            )))
+        }
     }
     Ok(Redirect::to("/settings").into_response())
 }
@@ -133,16 +198,33 @@ pub struct PasswordForm {
     new: String,
 }
 
-pub async fn password(State(s): State<AppState>, v: Visitor, ip: axum::extract::Extension<ClientIp>, Form(f): Form<PasswordForm>) -> Result<Response, WebError> {
-    let Ok(actor) = v.require_user() else { return Ok(Redirect::to("/login?next=/settings").into_response()) };
+pub async fn password(
+    State(s): State<AppState>,
+    v: Visitor,
+    ip: axum::extract::Extension<ClientIp>,
+    Form(f): Form<PasswordForm>,
+) -> Result<Response, WebError> {
+    let Ok(actor) = v.require_user() else {
+        return Ok(Redirect::to("/login?next=/settings").into_response());
+    };
     v.check_csrf(&f.csrf)?;
     let name = actor.user.name.clone();
     // The current password is checked like any sign-in (and counts toward the throttle).
-    let creds = Credentials::Password { user: name.clone(), secret: f.current };
+    let creds = Credentials::Password {
+        user: name.clone(),
+        secret: f.current,
+    };
     match crate::auth::check(&s, creds, ip.0 .0).await {
         Ok(Caller::User(_)) => {}
         Ok(Caller::Anonymous) | Err(_) => {
-            return render(&s, &v, None, None, Some("The current password is wrong.".into())).await;
+            return render(
+                &s,
+                &v,
+                None,
+                None,
+                Some("The current password is wrong.".into()),
+            )
+            .await;
         }
     }
     if let Err(e) = s.ops.set_password(&name, Some(f.new)).await {
@@ -152,8 +234,14 @@ pub async fn password(State(s): State<AppState>, v: Visitor, ip: axum::extract::
         };
     }
     // Every session ended with the old password; this browser gets a new one.
-    let fresh = s.ops.start_session(&actor.user, s.config.session_ttl).await?;
+    let fresh = s
+        .ops
+        .start_session(&actor.user, s.config.session_ttl)
+        .await?;
     let mut r = Redirect::to("/settings").into_response();
-    r.headers_mut().append(header::SET_COOKIE, super::session::session_cookie(&s, fresh.secret));
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        super::session::session_cookie(&s, fresh.secret),
+    );
     Ok(r)
 }
