@@ -220,6 +220,7 @@ struct CommitPage {
     removed: u32,
     truncated: bool,
     tree_href: String,
+    files_href: String,
 }
 
 pub async fn commit(
@@ -299,6 +300,7 @@ pub async fn commit(
             removed,
             truncated,
             tree_href: format!("{}/tree/{}", c.head.base, detail.info.id),
+            files_href: format!("{}/tree/{}", c.head.base, detail.info.id),
             chrome: c.v.chrome.clone(),
             head: c.head,
         }),
@@ -318,6 +320,7 @@ struct ComparePage {
     removed: u32,
     truncated: bool,
     unrelated: bool,
+    files_href: String,
 }
 
 /// `/compare/BASE...HEAD`: what HEAD has that BASE lacks, diffed from their merge base.
@@ -373,6 +376,7 @@ pub async fn compare(
         removed,
         truncated,
         unrelated,
+        files_href: format!("{}/tree/{}", c.head.base, c.head.rev),
         chrome: c.v.chrome,
         head: c.head,
     }))
