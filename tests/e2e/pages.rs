@@ -426,3 +426,34 @@ both! {
         assert_contains(&e, "git push -u origin", "push instructions");
     }
 }
+
+/// Behind an https `public_url` (a TLS-terminating load balancer), cookies are `Secure` and the
+/// clone URL uses the public address.
+#[test]
+fn https_public_url_makes_cookies_secure() {
+    let k = Kura::builder(Backend::Sqlite)
+        .env("KURA_PUBLIC_URL", "https://git.corp.example")
+        .start();
+    setup(&k);
+    let mut br = Browser::new(&k);
+    let form = br.get("/login");
+    assert!(
+        set_cookies(&form)
+            .iter()
+            .any(|c| c.starts_with("kura_login=") && c.contains("Secure")),
+        "{}",
+        form.describe()
+    );
+    let r = br.sign_in("alice", "alice-pass-123");
+    let cookie = set_cookies(&r)
+        .into_iter()
+        .find(|c| c.starts_with("kura_session="))
+        .expect("a session cookie");
+    assert_contains(&cookie, "Secure", "cookie over https");
+    let page = br.get("/alice/secret").text();
+    assert_contains(
+        &page,
+        "value=\"https://git.corp.example/alice/secret.git\"",
+        "clone URL",
+    );
+}
