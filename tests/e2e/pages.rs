@@ -371,6 +371,10 @@ both! {
         let (_, head) = setup(&k);
         let mut br = Browser::new(&k);
         br.sign_in("alice", "alice-pass-123");
+        // A folder page shows the folder's README, links resolved from that folder.
+        let root = br.get("/alice/secret/tree/release/1.0").text();
+        assert_contains(&root, "id=\"readme\"", "README under the files");
+        assert_contains(&root, "href=\"/alice/secret/blob/release/1.0/docs/guide.md\"", "README link at the ref shown");
         // A ref with a slash resolves by the longest matching ref.
         let r = br.get("/alice/secret/tree/release/1.0/src");
         assert_eq!(r.status, 200, "{}", r.describe());

@@ -267,13 +267,7 @@ pub async fn summary(
                 return Ok((false, refs, None, None, None, true));
             };
             let entries = folder(r, &cache, repo_id, &rev.commit, "")?;
-            let readme = entries
-                .0
-                .iter()
-                .filter(|e| e.kind == EntryKind::File || e.kind == EntryKind::Exec)
-                .find(|e| README_NAMES.contains(&e.name.as_str()))
-                .map(|e| e.name.clone());
-            let readme = match readme {
+            let readme = match readme_of(&entries.0) {
                 Some(n) => Some((n.clone(), r.blob(&rev.commit, &n, MAX_PAGE_BLOB)?)),
                 None => None,
             };
@@ -289,21 +283,7 @@ pub async fn summary(
         }
         entries = entry_rows(&c.head, "", list.as_ref().clone(), now);
     }
-    let readme = readme.map(|(name, b)| {
-        let text = String::from_utf8_lossy(&b.data);
-        if name.to_lowercase().ends_with(".md") || name.to_lowercase().ends_with(".markdown") {
-            render::markdown(
-                &text,
-                &LinkBase {
-                    repo: &c.head.base,
-                    rev: &c.head.rev,
-                    dir: "",
-                },
-            )
-        } else {
-            format!("<pre>{}</pre>", render::escape(&text))
-        }
-    });
+    let readme = readme.map(|(name, b)| readme_html(&c.head, "", &name, &b));
     let pushes = s
         .ops
         .pushes(&c.acc.repo, None, 5)
@@ -374,6 +354,31 @@ pub async fn summary(
     }))
 }
 
+/// The README among a folder's entries, if any.
+fn readme_of(entries: &[kura_view::TreeEntry]) -> Option<String> {
+    entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File || e.kind == EntryKind::Exec)
+        .find(|e| README_NAMES.contains(&e.name.as_str()))
+        .map(|e| e.name.clone())
+}
+
+/// A README as HTML: Markdown rendered (links resolved from its folder `dir`), else as text.
+fn readme_html(head: &Head, dir: &str, name: &str, b: &kura_view::Blob) -> String {
+    let text = String::from_utf8_lossy(&b.data);
+    let lower = name.to_lowercase();
+    if lower.ends_with(".md") || lower.ends_with(".markdown") {
+        let base = LinkBase {
+            repo: &head.base,
+            rev: &head.rev,
+            dir,
+        };
+        render::markdown(&text, &base)
+    } else {
+        format!("<pre>{}</pre>", render::escape(&text))
+    }
+}
+
 fn mirror_kind(url: &str) -> String {
     if url.contains("codecommit") {
         "CodeCommit mirror".into()
@@ -408,6 +413,7 @@ struct TreePage {
     crumbs: Vec<(String, String)>,
     parent: Option<String>,
     entries: Vec<EntryRow>,
+    readme: Option<String>,
 }
 
 pub async fn tree(
@@ -432,11 +438,22 @@ pub async fn tree(
                 return Ok((rev, path, None));
             }
             let found = folder(r, &cache, repo_id, &rev.commit, &path)?;
-            Ok((rev, path, Some(found)))
+            let readme = match readme_of(&found.0) {
+                Some(n) => {
+                    let file = if path.is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{path}/{n}")
+                    };
+                    Some((n, r.blob(&rev.commit, &file, MAX_PAGE_BLOB)?))
+                }
+                None => None,
+            };
+            Ok((rev, path, Some((found, readme))))
         })
         .await?;
     c.at(&rev);
-    let Some((entries, complete)) = entries else {
+    let Some(((entries, complete), readme)) = entries else {
         // A file addressed as a folder: show it as a file.
         return Ok(Redirect::to(&format!(
             "{}/blob/{}/{}",
@@ -458,6 +475,7 @@ pub async fn tree(
         finish_later(&s, &c.acc.repo, &rev.commit, &path);
     }
     let entries = entry_rows(&c.head, &path, entries.as_ref().clone(), now);
+    let readme = readme.map(|(name, b)| readme_html(&c.head, &path, &name, &b));
     Ok(cacheable(
         &rev,
         &c.v,
@@ -465,6 +483,7 @@ pub async fn tree(
             crumbs: crumbs(&c.head, &path),
             parent,
             entries,
+            readme,
             path,
             chrome: c.v.chrome.clone(),
             head: c.head,
