@@ -255,6 +255,10 @@ both! {
         let r = br.post("/login", &[("csrf", "forged"), ("user", "alice"), ("password", "alice-pass-123")]);
         assert_eq!(r.status, 403, "{}", r.describe());
         assert!(br.session().is_none());
+        let tok = k.token("alice", "read");
+        let r = br.sign_in("alice", &tok);
+        assert_eq!(r.status, 400, "a token is not a password here: {}", r.describe());
+        assert_contains(&r.text(), "That is an access token", "token refusal");
         let r = br.sign_in("alice", "wrong-password");
         assert_eq!(r.status, 401, "{}", r.describe());
         assert_contains(&r.text(), "wrong user name or password", "wrong password page");
@@ -360,10 +364,18 @@ both! {
         }
         let r = br.get("/alice/secret/raw/main/src/main.rs?download=1");
         assert!(r.header("content-disposition").unwrap_or("").starts_with("attachment"), "{}", r.describe());
-        // A sign-in never sends the browser off-site afterwards.
-        let form = br.get("/login?next=//evil.example/x");
-        assert_eq!(form.status, 303, "already signed in goes to next: {}", form.describe());
-        assert_eq!(form.header("location"), Some("/"));
+        // A sign-in never sends the browser off-site afterwards (`/\t/host` is `//host` to a browser).
+        for next in ["//evil.example/x", "/%09/evil.example", "/%5C/evil.example", "https://evil.example"] {
+            let r = br.get(&format!("/login?next={next}"));
+            assert_eq!(r.status, 303, "already signed in goes to next: {}", r.describe());
+            assert_eq!(r.header("location"), Some("/"), "next={next}");
+        }
+        // Signing out asks the browser to drop cached pages.
+        let mut other = Browser::new(&k);
+        other.sign_in("alice", "alice-pass-123");
+        let csrf = other.csrf();
+        let out = other.post("/logout", &[("csrf", &csrf)]);
+        assert_eq!(out.header("clear-site-data"), Some("\"cache\""), "{}", out.describe());
     }
 
     fn code_history_refs_and_archives(b: Backend) {
@@ -390,7 +402,9 @@ both! {
         assert_eq!(log.matches("class=\"commit\"").count(), 2, "two commits touch src/main.rs:\n{log}");
         let c = br.get(&format!("/alice/secret/commit/{head}"));
         assert_eq!(c.status, 200, "{}", c.describe());
-        assert!(c.header("cache-control").unwrap_or("").contains("immutable"), "{}", c.describe());
+        // Pages carry the visitor's name and form token: the browser revalidates them.
+        let cc = c.header("cache-control").unwrap_or("").to_string();
+        assert!(cc.contains("private") && cc.contains("no-cache") && !cc.contains("immutable"), "{cc}");
         let c = c.text();
         assert_contains(&c, "class=\"del\"", "removed line");
         assert_contains(&c, "class=\"add\"", "added line");

@@ -73,7 +73,8 @@ fn named(repo: &gix::Repository, name: &str) -> Result<Option<(RevKind, ObjectId
         let Ok(full) = gix::refs::FullName::try_from(format!("{prefix}{name}").as_str()) else {
             continue;
         };
-        let Some(mut reference) = repo.try_find_reference(full.as_ref()).map_err(git)? else {
+        // A lookup that fails (a name too long for the file system, say) names no ref.
+        let Ok(Some(mut reference)) = repo.try_find_reference(full.as_ref()) else {
             continue;
         };
         let Ok(id) = reference.peel_to_id() else {

@@ -17,7 +17,7 @@ const KEEP_OPEN: Duration = Duration::from_secs(30);
 const MAX_OPEN: usize = 64;
 
 pub struct Reader {
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     wait: Duration,
     open: Mutex<HashMap<(i64, i64), (Viewer, Instant)>>,
 }
@@ -25,7 +25,7 @@ pub struct Reader {
 impl Reader {
     pub fn new(slots: usize, wait: Duration) -> Reader {
         Reader {
-            slots: Semaphore::new(slots.max(1)),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
             wait,
             open: Mutex::new(HashMap::new()),
         }
@@ -48,7 +48,7 @@ impl Ops {
         F: FnOnce(&Viewer) -> Result<T, ViewError> + Send + 'static,
     {
         let reader = self.reader.clone();
-        let _slot = tokio::time::timeout(reader.wait, reader.slots.acquire())
+        let slot = tokio::time::timeout(reader.wait, reader.slots.clone().acquire_owned())
             .await
             .map_err(|_| ReadError::Busy)?
             .map_err(|_| ReadError::Busy)?;
@@ -56,6 +56,8 @@ impl Ops {
         let dir = self.store.path_of(repo.id);
         let r = reader.clone();
         tokio::task::spawn_blocking(move || {
+            // The slot lives as long as the work, even when the request is dropped first.
+            let _slot = slot;
             let viewer = r.viewer(key, &dir)?;
             f(&viewer)
         })

@@ -13,10 +13,15 @@ const MAX_ITEM: usize = BUDGET / 8;
 
 type Item = (Arc<dyn Any + Send + Sync>, usize);
 
+/// Archives built at once (each also holds a reading slot while it streams).
+pub const MAX_ARCHIVES: usize = 2;
+
 pub struct PageCache {
     inner: Mutex<(lru::LruCache<String, Item>, usize)>,
     /// Keys being computed in the background (one computation per key).
     busy: Mutex<std::collections::HashSet<String>>,
+    /// Archives being streamed.
+    pub archives: Arc<tokio::sync::Semaphore>,
 }
 
 impl Default for PageCache {
@@ -27,6 +32,7 @@ impl Default for PageCache {
                 0,
             )),
             busy: Mutex::default(),
+            archives: Arc::new(tokio::sync::Semaphore::new(MAX_ARCHIVES)),
         }
     }
 }

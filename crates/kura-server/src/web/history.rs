@@ -10,7 +10,7 @@ use kura_view::{CommitDetail, Diff, DiffLimits, FileStatus, LineKind};
 use serde::Deserialize;
 
 use super::render::{self, encode_path};
-use super::repo::{cacheable, commit_row, limits, open, CommitRow, Head};
+use super::repo::{commit_row, limits, open, CommitRow, Head};
 use super::{page, Chrome, Visitor, WebError};
 use crate::app::AppState;
 
@@ -78,29 +78,25 @@ pub async fn commits(
             format!("/{}", encode_path(&path))
         }
     );
-    Ok(cacheable(
-        &rev,
-        &c.v,
-        page(CommitsPage {
-            commits: log
-                .commits
-                .iter()
-                .map(|x| commit_row(&c.head, x, now))
-                .collect(),
-            newer: (n > 0).then(|| {
-                if n == 1 {
-                    here.clone()
-                } else {
-                    format!("{here}?page={}", n - 1)
-                }
-            }),
-            older: log.has_more.then(|| format!("{here}?page={}", n + 1)),
-            truncated: log.truncated,
-            path,
-            chrome: c.v.chrome.clone(),
-            head: c.head,
+    Ok(page(CommitsPage {
+        commits: log
+            .commits
+            .iter()
+            .map(|x| commit_row(&c.head, x, now))
+            .collect(),
+        newer: (n > 0).then(|| {
+            if n == 1 {
+                here.clone()
+            } else {
+                format!("{here}?page={}", n - 1)
+            }
         }),
-    ))
+        older: log.has_more.then(|| format!("{here}?page={}", n + 1)),
+        truncated: log.truncated,
+        path,
+        chrome: c.v.chrome.clone(),
+        head: c.head,
+    }))
 }
 
 pub struct DiffLineRow {
@@ -261,7 +257,7 @@ pub async fn commit(
         .await?;
     let (detail, diff) = found.as_ref().clone();
     if rev.kind != kura_view::RevKind::Commit || rev.name != detail.info.id {
-        // Abbreviated ids and ref names: the canonical, cacheable URL.
+        // Abbreviated ids and ref names: the canonical URL.
         if rev.kind != kura_view::RevKind::Commit || rev.name.len() != 40 {
             return Ok(
                 Redirect::to(&format!("{}/commit/{}", c.head.base, detail.info.id)).into_response(),
@@ -286,25 +282,21 @@ pub async fn commit(
             )
         })
         .collect();
-    Ok(cacheable(
-        &rev,
-        &c.v,
-        page(CommitPage {
-            c: commit_row(&c.head, &detail.info, now),
-            message_body: body,
-            author_email: detail.info.author_email.clone(),
-            committer: detail.committer_name.clone(),
-            parents,
-            files,
-            added,
-            removed,
-            truncated,
-            tree_href: format!("{}/tree/{}", c.head.base, detail.info.id),
-            files_href: format!("{}/tree/{}", c.head.base, detail.info.id),
-            chrome: c.v.chrome.clone(),
-            head: c.head,
-        }),
-    ))
+    Ok(page(CommitPage {
+        c: commit_row(&c.head, &detail.info, now),
+        message_body: body,
+        author_email: detail.info.author_email.clone(),
+        committer: detail.committer_name.clone(),
+        parents,
+        files,
+        added,
+        removed,
+        truncated,
+        tree_href: format!("{}/tree/{}", c.head.base, detail.info.id),
+        files_href: format!("{}/tree/{}", c.head.base, detail.info.id),
+        chrome: c.v.chrome.clone(),
+        head: c.head,
+    }))
 }
 
 #[derive(askama::Template)]

@@ -42,10 +42,12 @@ pub async fn branches(
     let list = s
         .ops
         .read(&c.acc.repo, move |r| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
             let refs = r.refs(500)?;
             let mut out = Vec::new();
             for b in refs.branches {
-                let div = if b.name == default {
+                // Counting stops for the whole page after a second; the rest show no counts.
+                let div = if b.name == default || std::time::Instant::now() > deadline {
                     None
                 } else {
                     r.ahead_behind(&default, &b.name, 20_000).unwrap_or(None)
@@ -130,8 +132,8 @@ struct ChannelWriter {
 }
 
 /// How long one chunk may wait for the client, and how long a whole archive may take.
-const ARCHIVE_STALL: std::time::Duration = std::time::Duration::from_secs(60);
-const ARCHIVE_MAX: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+const ARCHIVE_STALL: std::time::Duration = std::time::Duration::from_secs(30);
+const ARCHIVE_MAX: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -193,6 +195,13 @@ pub async fn archive(
             }
         })
         .collect();
+    let Ok(permit) = s.pages.archives.clone().try_acquire_owned() else {
+        return Err(WebError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "Busy",
+            "Kura is building as many archives as it builds at once; try again in a minute (or clone the repository).",
+        ));
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel(16);
     let prefix = format!("{label}/");
     let commit = resolved.commit.clone();
@@ -200,6 +209,7 @@ pub async fn archive(
     let repo = c.acc.repo.clone();
     let rt = tokio::runtime::Handle::current();
     tokio::spawn(async move {
+        let _permit = permit;
         let err_tx = tx.clone();
         let r = ops
             .read(&repo, move |r| {

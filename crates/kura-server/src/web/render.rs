@@ -11,7 +11,7 @@ use syntect::parsing::{ParseState, ScopeStack, SyntaxReference, SyntaxSet};
 use syntect::util::LinesWithEndings;
 
 /// Files longer than this are shown without highlighting (it is the slow part of a page).
-pub const MAX_HIGHLIGHT_BYTES: usize = 512 * 1024;
+pub const MAX_HIGHLIGHT_BYTES: usize = 256 * 1024;
 
 fn syntaxes() -> &'static SyntaxSet {
     static SET: OnceLock<SyntaxSet> = OnceLock::new();
@@ -225,8 +225,13 @@ pub fn markdown(src: &str, base: &LinkBase<'_>) -> String {
                 title,
                 id,
             }) => events.push(Event::Start(Tag::Link {
+                // `<a@b.example>`: pulldown-cmark adds `mailto:` itself.
+                dest_url: if link_type == pulldown_cmark::LinkType::Email {
+                    dest_url
+                } else {
+                    CowStr::from(resolve_link(&dest_url, base, false))
+                },
                 link_type,
-                dest_url: CowStr::from(resolve_link(&dest_url, base, false)),
                 title,
                 id,
             })),
@@ -416,6 +421,12 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("href=\"https://example.com/x\""), "{html}");
+    }
+
+    #[test]
+    fn email_autolinks_stay_mail_links() {
+        let html = markdown("Write to <team@corp.example>.", &BASE);
+        assert!(html.contains("href=\"mailto:team@corp.example\""), "{html}");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use kura_db::Role;
 use kura_view::{EntryKind, Limits, Resolved, RevKind};
@@ -163,8 +163,13 @@ fn entry_rows(
                 EntryKind::Symlink => ("blob", "link"),
                 EntryKind::File | EntryKind::Exec => ("blob", "file"),
             };
+            // A submodule is a commit of another repository: nothing to open here.
+            let href = match e.kind {
+                EntryKind::Submodule => String::new(),
+                _ => format!("{}/{kind}/{}/{}", head.base, head.rev, encode_path(&path)),
+            };
             EntryRow {
-                href: format!("{}/{kind}/{}/{}", head.base, head.rev, encode_path(&path)),
+                href,
                 icon,
                 size: e.size.map(render::size).unwrap_or_default(),
                 last: e.last_commit.as_ref().map(|c| commit_row(head, c, now)),
@@ -283,7 +288,7 @@ pub async fn summary(
         }
         entries = entry_rows(&c.head, "", list.as_ref().clone(), now);
     }
-    let readme = readme.map(|(name, b)| readme_html(&c.head, "", &name, &b));
+    let readme = readme_html(&s, &c, "", readme).await?;
     let pushes = s
         .ops
         .pushes(&c.acc.repo, None, 5)
@@ -363,20 +368,38 @@ fn readme_of(entries: &[kura_view::TreeEntry]) -> Option<String> {
         .map(|e| e.name.clone())
 }
 
-/// A README as HTML: Markdown rendered (links resolved from its folder `dir`), else as text.
-fn readme_html(head: &Head, dir: &str, name: &str, b: &kura_view::Blob) -> String {
-    let text = String::from_utf8_lossy(&b.data);
-    let lower = name.to_lowercase();
-    if lower.ends_with(".md") || lower.ends_with(".markdown") {
-        let base = LinkBase {
-            repo: &head.base,
-            rev: &head.rev,
-            dir,
-        };
-        render::markdown(&text, &base)
-    } else {
-        format!("<pre>{}</pre>", render::escape(&text))
-    }
+/// A README as HTML: Markdown rendered (links resolved from its folder `dir`), else as text;
+/// rendered on a reading slot (fenced code is highlighted).
+async fn readme_html(
+    s: &AppState,
+    c: &Ctx,
+    dir: &str,
+    readme: Option<(String, kura_view::Blob)>,
+) -> Result<Option<String>, WebError> {
+    let Some((name, b)) = readme else {
+        return Ok(None);
+    };
+    let (base, rev, dir) = (c.head.base.clone(), c.head.rev.clone(), dir.to_string());
+    let html = s
+        .ops
+        .read(&c.acc.repo, move |_| {
+            let text = String::from_utf8_lossy(&b.data);
+            let lower = name.to_lowercase();
+            Ok(if lower.ends_with(".md") || lower.ends_with(".markdown") {
+                render::markdown(
+                    &text,
+                    &LinkBase {
+                        repo: &base,
+                        rev: &rev,
+                        dir: &dir,
+                    },
+                )
+            } else {
+                format!("<pre>{}</pre>", render::escape(&text))
+            })
+        })
+        .await?;
+    Ok(Some(html))
 }
 
 fn mirror_kind(url: &str) -> String {
@@ -475,20 +498,16 @@ pub async fn tree(
         finish_later(&s, &c.acc.repo, &rev.commit, &path);
     }
     let entries = entry_rows(&c.head, &path, entries.as_ref().clone(), now);
-    let readme = readme.map(|(name, b)| readme_html(&c.head, &path, &name, &b));
-    Ok(cacheable(
-        &rev,
-        &c.v,
-        page(TreePage {
-            crumbs: crumbs(&c.head, &path),
-            parent,
-            entries,
-            readme,
-            path,
-            chrome: c.v.chrome.clone(),
-            head: c.head,
-        }),
-    ))
+    let readme = readme_html(&s, &c, &path, readme).await?;
+    Ok(page(TreePage {
+        crumbs: crumbs(&c.head, &path),
+        parent,
+        entries,
+        readme,
+        path,
+        chrome: c.v.chrome.clone(),
+        head: c.head,
+    }))
 }
 
 fn folder_key(repo_id: i64, commit: &str, path: &str) -> String {
@@ -565,19 +584,6 @@ fn finish_later(s: &AppState, repo: &kura_db::Repo, commit: &str, path: &str) {
     });
 }
 
-/// A page whose URL names a commit id never changes for this visitor: let the browser keep it.
-pub fn cacheable(rev: &Resolved, v: &Visitor, mut r: Response) -> Response {
-    if rev.kind == RevKind::Commit && r.status() == StatusCode::OK {
-        let h = r.headers_mut();
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_static("private, max-age=31536000, immutable"),
-        );
-        let _ = v;
-    }
-    r
-}
-
 #[derive(askama::Template)]
 #[template(path = "blob.html")]
 struct BlobPage {
@@ -632,7 +638,7 @@ pub async fn blob(
         })
         .await?;
     c.at(&rev);
-    let Some(b) = blob else {
+    let Some(mut b) = blob else {
         return Ok(Redirect::to(&format!(
             "{}/tree/{}/{}",
             c.head.base,
@@ -649,56 +655,67 @@ pub async fn blob(
     } else if b.binary {
         ("binary", Vec::new(), None)
     } else {
-        let text = String::from_utf8_lossy(&b.data);
+        // Highlighting and Markdown are CPU work: on a reading slot, off the async threads.
         let is_md = path.to_lowercase().ends_with(".md") && q.plain.is_none();
-        let md = is_md.then(|| {
-            let dir = path.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
-            render::markdown(
-                &text,
-                &LinkBase {
-                    repo: &c.head.base,
-                    rev: &c.head.rev,
-                    dir,
-                },
-            )
-        });
-        let lines = match md {
-            Some(_) => Vec::new(),
-            None => highlighted(&s, &b.id, &path, &text),
-        };
+        let (base, rev, cache, repo_id) = (
+            c.head.base.clone(),
+            c.head.rev.clone(),
+            s.pages.clone(),
+            c.acc.repo.id,
+        );
+        let (file, id, data) = (path.clone(), b.id.clone(), std::mem::take(&mut b.data));
+        let (lines, md) = s
+            .ops
+            .read(&c.acc.repo, move |_| {
+                let text = String::from_utf8_lossy(&data);
+                Ok(if is_md {
+                    let dir = file.rsplit_once('/').map(|(d, _)| d).unwrap_or("");
+                    let base = LinkBase {
+                        repo: &base,
+                        rev: &rev,
+                        dir,
+                    };
+                    (Vec::new(), Some(render::markdown(&text, &base)))
+                } else {
+                    (highlighted(&cache, repo_id, &id, &file, &text), None)
+                })
+            })
+            .await?;
         ("text", lines, md)
     };
-    Ok(cacheable(
-        &rev,
-        &c.v,
-        page(BlobPage {
-            crumbs: crumbs(&c.head, &path),
-            size: render::size(b.size),
-            lines,
-            kind,
-            raw_href: format!("{}/raw/{file}", c.head.base),
-            download_href: format!("{}/raw/{file}?download=1", c.head.base),
-            blame_href: format!("{}/blame/{file}", c.head.base),
-            history_href: format!("{}/commits/{file}", c.head.base),
-            markdown,
-            path,
-            chrome: c.v.chrome.clone(),
-            head: c.head,
-        }),
-    ))
+    Ok(page(BlobPage {
+        crumbs: crumbs(&c.head, &path),
+        size: render::size(b.size),
+        lines,
+        kind,
+        raw_href: format!("{}/raw/{file}", c.head.base),
+        download_href: format!("{}/raw/{file}?download=1", c.head.base),
+        blame_href: format!("{}/blame/{file}", c.head.base),
+        history_href: format!("{}/commits/{file}", c.head.base),
+        markdown,
+        path,
+        chrome: c.v.chrome.clone(),
+        head: c.head,
+    }))
 }
 
-/// Highlighted lines of a blob, computed once per blob id and file name (the name picks the
-/// language).
-fn highlighted(s: &AppState, blob_id: &str, path: &str, text: &str) -> Vec<String> {
+/// Highlighted lines of a blob, computed once per repository, blob id and file name (the
+/// name picks the language).
+fn highlighted(
+    cache: &super::PageCache,
+    repo_id: i64,
+    blob_id: &str,
+    path: &str,
+    text: &str,
+) -> Vec<String> {
     let name = path.rsplit('/').next().unwrap_or(path);
-    let key = format!("hl:{blob_id}:{name}");
-    if let Some(hit) = s.pages.get::<Vec<String>>(&key) {
+    let key = format!("hl:{repo_id}:{blob_id}:{name}");
+    if let Some(hit) = cache.get::<Vec<String>>(&key) {
         return hit.as_ref().clone();
     }
     let lines = render::highlight_lines(path, text);
     let weight = lines.iter().map(|l| l.len() + 24).sum();
-    s.pages.put(key, Arc::new(lines.clone()), weight);
+    cache.put(key, Arc::new(lines.clone()), weight);
     lines
 }
 
@@ -805,26 +822,23 @@ pub async fn blame(
 ) -> Result<Response, WebError> {
     let mut c = open(&s, v, &ns, &name, "code").await?;
     let now = kura_db::now();
-    let (rev, path, blob, hunks) = s
+    let (cache, repo_id) = (s.pages.clone(), c.acc.repo.id);
+    let (rev, path, text_file, lines, hunks) = s
         .ops
         .read(&c.acc.repo, move |r| {
             let (rev, path) = r.resolve(&rest)?;
             let b = r.blob(&rev.commit, &path, MAX_PAGE_BLOB)?;
             if b.binary || b.truncated {
-                return Ok((rev, path, b, Vec::new()));
+                return Ok((rev, path, false, Vec::new(), Vec::new()));
             }
             let hunks = r.blame(&rev.commit, &path, &limits(5_000, 100_000))?;
-            Ok((rev, path, b, hunks))
+            let text = String::from_utf8_lossy(&b.data);
+            let lines = highlighted(&cache, repo_id, &b.id, &path, &text);
+            Ok((rev, path, true, lines, hunks))
         })
         .await?;
     c.at(&rev);
-    let note = (blob.binary || blob.truncated)
-        .then(|| "Blame is shown for text files up to 1 MiB only.".to_string());
-    let lines = if note.is_none() {
-        render::highlight_lines(&path, &String::from_utf8_lossy(&blob.data))
-    } else {
-        Vec::new()
-    };
+    let note = (!text_file).then(|| "Blame is shown for text files up to 1 MiB only.".to_string());
     let mut starts = std::collections::HashMap::new();
     for h in &hunks {
         starts.insert(h.start_line as usize, commit_row(&c.head, &h.commit, now));
@@ -839,17 +853,13 @@ pub async fn blame(
         })
         .collect();
     let blob_href = format!("{}/blob/{}/{}", c.head.base, c.head.rev, encode_path(&path));
-    Ok(cacheable(
-        &rev,
-        &c.v,
-        page(BlamePage {
-            crumbs: crumbs(&c.head, &path),
-            rows,
-            blob_href,
-            note,
-            path,
-            chrome: c.v.chrome.clone(),
-            head: c.head,
-        }),
-    ))
+    Ok(page(BlamePage {
+        crumbs: crumbs(&c.head, &path),
+        rows,
+        blob_href,
+        note,
+        path,
+        chrome: c.v.chrome.clone(),
+        head: c.head,
+    }))
 }

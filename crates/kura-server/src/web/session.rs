@@ -147,10 +147,12 @@ fn set_cookie(
 /// Only a path on this site: never `//host` or `/\host`, which browsers treat as another site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
+        // Browsers drop tabs and newlines from URLs (`/\t/host` is `//host`): none allowed.
         Some(n)
             if n.starts_with('/')
                 && !n.starts_with("//")
                 && !n.contains('\\')
+                && !n.chars().any(|c| c.is_control() || c.is_whitespace())
                 && !n.starts_with("/login") =>
         {
             n.to_string()
@@ -255,6 +257,14 @@ pub async fn login(
             StatusCode::BAD_REQUEST,
         );
     }
+    // A token is not a password: signing in with one would lift its scope for the session.
+    if f.password.starts_with(kura_db::secrets::TOKEN_PREFIX) {
+        return fail(
+            "That is an access token: sign in with your password (tokens are for git and the API)."
+                .into(),
+            StatusCode::BAD_REQUEST,
+        );
+    }
     let ip: IpAddr = parts.0 .0;
     let creds = Credentials::Password {
         user: f.user.trim().to_string(),
@@ -319,6 +329,9 @@ pub async fn logout(
         state.ops.end_session(secret).await?;
     }
     let mut r = Redirect::to("/").into_response();
+    // Pages of private repositories leave this browser's cache too.
+    r.headers_mut()
+        .insert("clear-site-data", HeaderValue::from_static("\"cache\""));
     r.headers_mut().append(
         header::SET_COOKIE,
         set_cookie(&state, SESSION, String::new(), Some(0)),
@@ -352,6 +365,9 @@ mod tests {
         assert_eq!(safe_next(Some("/alice/app")), "/alice/app");
         assert_eq!(safe_next(Some("//evil.example/x")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/evil.example")), "/");
+        assert_eq!(safe_next(Some("/ /evil.example")), "/");
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(None), "/");
     }

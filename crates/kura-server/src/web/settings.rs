@@ -81,6 +81,11 @@ async fn render(
         error,
     });
     *r.status_mut() = status;
+    // A page that may show a new token is never stored by the browser.
+    r.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     Ok(r)
 }
 
