@@ -8,7 +8,7 @@ use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use kura_view::ArchiveFormat;
 
-use super::render::encode_path;
+use super::render::{self, encode_path};
 use super::repo::{commit_row, open, CommitRow, Head};
 use super::{page, Chrome, Visitor, WebError};
 use crate::app::AppState;
@@ -185,16 +185,7 @@ pub async fn archive(
             move |r| r.resolve_rev(&rev)
         })
         .await?;
-    let label: String = format!("{}-{}", c.acc.repo.name, rev.replace('/', "-"))
-        .chars()
-        .map(|ch| {
-            if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
-                ch
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let label = render::file_name(&format!("{}-{}", c.acc.repo.name, rev.replace('/', "-")));
     let Ok(permit) = s.pages.archives.clone().try_acquire_owned() else {
         return Err(WebError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

@@ -369,6 +369,19 @@ pub fn utc(t: i64) -> String {
     format!("{} UTC", s.trim_end_matches('Z').replacen('T', " ", 1))
 }
 
+/// A name safe in a quoted `Content-Disposition` filename: ASCII letters, digits and `._-`.
+pub fn file_name(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 pub fn size(bytes: u64) -> String {
     match bytes {
         0..=1023 => format!("{bytes} B"),

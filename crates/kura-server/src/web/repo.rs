@@ -775,16 +775,7 @@ pub async fn raw(
         );
     }
     if q.download.is_some() || ty == "application/octet-stream" {
-        let ascii: String = file_name
-            .chars()
-            .map(|ch| {
-                if ch.is_ascii_alphanumeric() || "._-".contains(ch) {
-                    ch
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let ascii = render::file_name(&file_name);
         let disp = format!(
             "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}",
             render::encode_segment(&file_name)
