@@ -88,6 +88,11 @@ mod pooled_tests {
     }
 }
 
+/// A random secret of `len` letters and digits (~5.95 bits each): session cookies, form tokens.
+pub fn random_secret(len: usize) -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), len)
+}
+
 /// A random password for accounts created without one.
 pub fn random_password() -> String {
     Alphanumeric.sample_string(&mut rand::thread_rng(), 20)

@@ -266,6 +266,12 @@ pub fn require_metrics_reader(caller: &Caller) -> Result<(), Denied> {
     }
 }
 
+/// Revoking (or otherwise managing) a token: its owner, or a site admin. Callers answer a
+/// refusal like a missing token, so token ids cannot be probed.
+pub fn may_manage_token(actor: &Actor, owner_id: i64) -> bool {
+    !actor.user.disabled && (actor.user.id == owner_id || actor.is_site_admin())
+}
+
 pub fn require_site_admin(actor: &Actor) -> Result<(), Denied> {
     if actor.is_site_admin() && !actor.user.disabled {
         Ok(())

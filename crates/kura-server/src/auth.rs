@@ -1,7 +1,8 @@
 //! Who is calling: one extractor authenticates each request once. Ways in today: HTTP Basic
 //! with a password (argon2id, off the async threads) or a token as the password, and `Bearer`
-//! tokens. A further way in (a session cookie, a directory check) is one more arm in
-//! `authenticate`; handlers only ever see a `Caller`.
+//! tokens. A further way in (a directory check) is one more arm in `check`; handlers only ever
+//! see a `Caller`. The pages' session cookie is read by `web::Visitor`, never here: git and the
+//! API must not act on a browser's cookie.
 
 use std::net::IpAddr;
 

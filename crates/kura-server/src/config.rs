@@ -214,6 +214,24 @@ impl Config {
         }
     }
 
+    /// The base URL of clone URLs in answers to a request: `public_url`, else the `Host` the
+    /// client used (when it is a plain host[:port]), else `public_url()`.
+    pub fn base_url_for(&self, host: Option<&str>) -> String {
+        if let Some(u) = self.public_url.as_deref().filter(|u| !u.is_empty()) {
+            return u.trim_end_matches('/').to_string();
+        }
+        match host {
+            Some(h)
+                if !h.is_empty()
+                    && h.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) =>
+            {
+                format!("http://{h}")
+            }
+            _ => self.public_url(),
+        }
+    }
+
     /// The base URL printed in clone URLs: `public_url`, else the address the server last
     /// listened on (it notes it in the data folder: the CLI may run without the server's
     /// `--listen` or environment), else `listen`. An unspecified address (`0.0.0.0`) becomes

@@ -5,8 +5,6 @@ use std::time::Instant;
 
 use gix::bstr::BStr;
 use gix::objs::tree::EntryKind as Mode;
-use gix::revision::walk::Sorting;
-use gix::traverse::commit::simple::CommitTimeOrder;
 use gix::ObjectId;
 
 use crate::commits::{self, InfoCache};
@@ -121,11 +119,7 @@ fn boundary_time(
     start: ObjectId,
     limits: &Limits,
 ) -> Result<Option<i64>, ViewError> {
-    let walk = repo
-        .rev_walk([start])
-        .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
-        .all()
-        .map_err(git)?;
+    let walk = commits::newest_first(repo, start)?;
     for (walked, info) in walk.enumerate() {
         let info = info.map_err(git)?;
         if walked + 1 >= limits.max_commits.max(1) {

@@ -9,6 +9,19 @@ use gix::{oid, ObjectId};
 use crate::open::git;
 use crate::{CommitDetail, CommitInfo, ViewError};
 
+/// Commits reachable from `start`, newest commit time first: the order every walk here uses.
+pub(crate) fn newest_first(
+    repo: &gix::Repository,
+    start: ObjectId,
+) -> Result<gix::revision::Walk<'_>, ViewError> {
+    repo.rev_walk([start])
+        .sorting(gix::revision::walk::Sorting::ByCommitTime(
+            gix::traverse::commit::simple::CommitTimeOrder::NewestFirst,
+        ))
+        .all()
+        .map_err(git)
+}
+
 /// A 40-character hex id (either case); anything else cannot name an object.
 pub(crate) fn parse_id(hex: &str) -> Result<ObjectId, ViewError> {
     if hex.len() != 40 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use gix::objs::tree::EntryKind as Mode;
-use gix::revision::walk::Sorting;
-use gix::traverse::commit::simple::CommitTimeOrder;
 use gix::ObjectId;
 
 use crate::bloom::Filters;
@@ -31,11 +29,7 @@ pub(crate) fn log(
         lookup: PathLookup::new(&segments),
         memo: HashMap::new(),
     });
-    let walk = repo
-        .rev_walk([start])
-        .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
-        .all()
-        .map_err(git)?;
+    let walk = commits::newest_first(repo, start)?;
     let mut page = LogPage {
         commits: Vec::new(),
         has_more: false,

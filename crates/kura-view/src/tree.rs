@@ -7,8 +7,6 @@ use std::time::Instant;
 
 use gix::objs::tree::EntryKind as Mode;
 use gix::objs::Kind;
-use gix::revision::walk::Sorting;
-use gix::traverse::commit::simple::CommitTimeOrder;
 use gix::ObjectId;
 
 use crate::bloom::Filters;
@@ -121,11 +119,7 @@ fn last_commits_of(
     let mut listings = Listings::new(entries);
     let mut infos = InfoCache::default();
     let keys = filters.and_then(|f| Some((f, f.keys(segments)?)));
-    let walk = repo
-        .rev_walk([start])
-        .sorting(Sorting::ByCommitTime(CommitTimeOrder::NewestFirst))
-        .all()
-        .map_err(git)?;
+    let walk = commits::newest_first(repo, start)?;
     for (walked, info) in walk.enumerate() {
         if pending.is_empty() || walked >= limits.max_commits || Instant::now() >= limits.deadline {
             break;

@@ -205,14 +205,6 @@ pub fn no_content() -> Response {
 
 /// `http://host` as the client reached us, unless `public_url` is configured.
 pub fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    match &state.config.public_url {
-        Some(u) if !u.is_empty() => u.trim_end_matches('/').to_string(),
-        _ => {
-            let host = headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or(&state.config.listen);
-            format!("http://{host}")
-        }
-    }
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    state.config.base_url_for(host)
 }

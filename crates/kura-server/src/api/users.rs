@@ -213,8 +213,7 @@ pub async fn revoke_token(
     Path(id): Path<i64>,
 ) -> ApiResult<Response> {
     let tok = s.ops.token(id).await?;
-    // Someone else's token looks missing: token ids must not be probed.
-    if tok.user_id != a.user.id && access::require_site_admin(&a).is_err() {
+    if !access::may_manage_token(&a, tok.user_id) {
         return Err(OpsError::TokenNotFound(id).into());
     }
     s.ops.revoke_token(id).await?;

@@ -70,21 +70,27 @@ impl Ops {
 impl Ops {
     /// Drops repositories not used for a while (and so their pack mappings).
     pub fn close_idle_repositories(&self) {
-        let now = Instant::now();
-        let mut open = self.reader.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|_, (_, at)| now.duration_since(*at) < KEEP_OPEN);
+        self.reader.close_idle();
     }
 }
 
 impl Reader {
-    fn viewer(&self, key: (i64, i64), dir: &std::path::Path) -> Result<Viewer, ViewError> {
+    fn close_idle(&self) {
         let now = Instant::now();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|_, (_, at)| now.duration_since(*at) < KEEP_OPEN);
+    }
+
+    fn viewer(&self, key: (i64, i64), dir: &std::path::Path) -> Result<Viewer, ViewError> {
+        self.close_idle();
+        let now = Instant::now();
+        if let Some((v, _)) = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
         {
-            let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-            open.retain(|_, (_, at)| now.duration_since(*at) < KEEP_OPEN);
-            if let Some((v, _)) = open.get(&key) {
-                return Ok(v.clone());
-            }
+            return Ok(v.clone());
         }
         let v = Viewer::open(dir)?;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());

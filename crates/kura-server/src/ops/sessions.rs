@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use kura_db::{secrets, User, WebSession};
-use rand::RngCore;
 
 use super::{Ops, Result};
 
@@ -14,16 +13,10 @@ pub struct NewSession {
     pub csrf: String,
 }
 
-fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 impl Ops {
     pub async fn start_session(&self, user: &User, ttl: Duration) -> Result<NewSession> {
-        let secret = random_hex(32);
-        let csrf = random_hex(24);
+        let secret = secrets::random_secret(43);
+        let csrf = secrets::random_secret(32);
         let expires = kura_db::now() + ttl.as_secs().max(60) as i64;
         self.db
             .create_session(&secrets::token_hash(&secret), user.id, &csrf, expires)

@@ -82,6 +82,6 @@ pub async fn namespace(
 ) -> axum::response::Redirect {
     axum::response::Redirect::to(&format!(
         "/?q={}",
-        super::render::encode_query(&format!("{ns}/"))
+        super::render::encode_segment(&format!("{ns}/"))
     ))
 }

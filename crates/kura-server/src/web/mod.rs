@@ -42,7 +42,7 @@ impl Chrome {
         if self.here.is_empty() || self.here == "/" || self.here.starts_with("/login") {
             "/login".into()
         } else {
-            format!("/login?next={}", render::encode_query(&self.here))
+            format!("/login?next={}", render::encode_segment(&self.here))
         }
     }
 }

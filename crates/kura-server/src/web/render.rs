@@ -330,7 +330,7 @@ const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
     .remove(b'.')
     .remove(b'~');
 
-/// One path segment, percent-encoded for a URL.
+/// One path segment (or a query value), percent-encoded for a URL.
 pub fn encode_segment(s: &str) -> String {
     percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
@@ -341,11 +341,6 @@ pub fn encode_path(s: &str) -> String {
         .map(encode_segment)
         .collect::<Vec<_>>()
         .join("/")
-}
-
-/// A query value.
-pub fn encode_query(s: &str) -> String {
-    percent_encoding::utf8_percent_encode(s, SEGMENT).to_string()
 }
 
 /// "3 minutes ago", "2 days ago", "on 2026-01-31".

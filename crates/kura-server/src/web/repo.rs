@@ -339,7 +339,7 @@ pub async fn summary(
     }
     let clone_url = format!(
         "{}/{}.git",
-        public_base(&s, &h),
+        crate::api::base_url(&s, &h),
         encode_path(&c.head.full_name)
     );
     Ok(page(Summary {
@@ -407,23 +407,6 @@ fn mirror_kind(url: &str) -> String {
         "CodeCommit mirror".into()
     } else {
         "push mirror".into()
-    }
-}
-
-/// The base URL for clone commands: `public_url`, else the address the browser used.
-pub fn public_base(s: &AppState, h: &HeaderMap) -> String {
-    if let Some(u) = s.config.public_url.as_deref().filter(|u| !u.is_empty()) {
-        return u.trim_end_matches('/').to_string();
-    }
-    match h.get(header::HOST).and_then(|v| v.to_str().ok()) {
-        Some(host)
-            if host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c)) =>
-        {
-            format!("http://{host}")
-        }
-        _ => s.config.public_url(),
     }
 }
 

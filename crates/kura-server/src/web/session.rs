@@ -175,13 +175,6 @@ pub struct NextQuery {
     next: Option<String>,
 }
 
-fn random_token() -> String {
-    use rand::RngCore;
-    let mut b = [0u8; 24];
-    rand::thread_rng().fill_bytes(&mut b);
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
 fn login_form(
     state: &AppState,
     mut chrome: Chrome,
@@ -190,7 +183,7 @@ fn login_form(
     error: Option<String>,
     status: StatusCode,
 ) -> Response {
-    chrome.csrf = random_token();
+    chrome.csrf = kura_db::secrets::random_secret(32);
     let cookie = set_cookie(state, LOGIN_CSRF, chrome.csrf.clone(), Some(3600));
     let mut r = page(LoginPage {
         chrome,

@@ -183,10 +183,12 @@ pub async fn revoke_token(
     v.check_csrf(&f.csrf)?;
     // Someone else's token answers like a missing one.
     match s.ops.token(id).await {
-        Ok(t) if t.user_id == actor.user.id => s.ops.revoke_token(id).await?,
+        Ok(t) if crate::access::may_manage_token(actor, t.user_id) => {
+            s.ops.revoke_token(id).await?
+        }
         Ok(_) | Err(_) => {
             return Err(WebError::not_found(format!(
-                "You have no token with id {id}."
+                "You have no token with id {id}; the list on this page shows yours."
             )))
         }
     }
