@@ -282,10 +282,7 @@ both! {
     fn client_gone_mid_push_leaves_nothing_behind(b: Backend) {
         use std::io::Write;
         let k = Kura::start(b);
-        let tok = k.user_with_token("alice");
-        k.cli_ok(&["repo", "create", "alice/app"]);
-        let url = k.url_auth("alice", &tok, "alice/app.git");
-        let dir = k.init_repo("w", &url);
+        let (tok, url, dir) = k.alice_app();
         let c1 = k.commit(&dir, "a.txt", "1\n", "one");
         k.git_ok(&dir, &["push", "-q", "origin", "main"]);
         let mut s = std::net::TcpStream::connect(k.addr()).expect("connect");

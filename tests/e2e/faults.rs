@@ -40,10 +40,7 @@ both! {
     /// repository is consistent and every push that git reported done is present.
     fn kill9_during_pushes(b: Backend) {
         let mut k = Kura::start(b);
-        let tok = k.user_with_token("alice");
-        k.cli_ok(&["repo", "create", "alice/app"]);
-        let url = k.url_auth("alice", &tok, "alice/app.git");
-        let dir = k.init_repo("w", &url);
+        let (tok, _, dir) = k.alice_app();
         k.commit(&dir, "a.txt", "0\n", "zero");
         k.git_ok(&dir, &["push", "-q", "origin", "main"]);
         for (i, delay_ms) in [0u64, 30, 80, 150, 300, 600].into_iter().enumerate() {
@@ -114,10 +111,7 @@ fn disk_full_on_the_data_path() {
     let mut k = Kura::builder(Backend::Sqlite).prepare();
     let _fs = Tmpfs::mount(&k.data_dir, 40);
     k.spawn();
-    let tok = k.user_with_token("alice");
-    k.cli_ok(&["repo", "create", "alice/app"]);
-    let url = k.url_auth("alice", &tok, "alice/app.git");
-    let dir = k.init_repo("w", &url);
+    let (_, url, dir) = k.alice_app();
     let c1 = k.commit(&dir, "a.txt", "1\n", "one");
     k.git_ok(&dir, &["push", "-q", "origin", "main"]);
     random_file(&dir.join("big.bin"), 60);
@@ -251,10 +245,7 @@ fn database_restart_under_load() {
     let k = Kura::builder(Backend::Sqlite)
         .env("KURA_DATABASE_URL", &pg.url())
         .start();
-    let tok = k.user_with_token("alice");
-    k.cli_ok(&["repo", "create", "alice/app"]);
-    let url = k.url_auth("alice", &tok, "alice/app.git");
-    let dir = k.init_repo("w", &url);
+    let (tok, url, dir) = k.alice_app();
     k.commit(&dir, "a.txt", "1\n", "one");
     k.git_ok(&dir, &["push", "-q", "origin", "main"]);
     let stop = std::sync::atomic::AtomicBool::new(false);

@@ -421,6 +421,16 @@ impl Kura {
         self.token(name, "write")
     }
 
+    /// The usual start: alice with a write token, her repository `alice/app`, and an empty
+    /// local repository `work/w` whose origin is it. Returns (token, origin URL, directory).
+    pub fn alice_app(&self) -> (String, String, PathBuf) {
+        let tok = self.user_with_token("alice");
+        self.cli_ok(&["repo", "create", "alice/app"]);
+        let url = self.url_auth("alice", &tok, "alice/app.git");
+        let dir = self.init_repo("w", &url);
+        (tok, url, dir)
+    }
+
     // --- git ----------------------------------------------------------------------------------
 
     /// `git ARGS` in `dir` with a clean environment (own HOME and .gitconfig, no system config,
