@@ -101,7 +101,7 @@ where
 }
 
 /// The innermost error of the chain: what actually went wrong, without the SDK's wrapping.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur: &(dyn std::error::Error + 'static) = e;
     while let Some(next) = cur.source() {
         cur = next;

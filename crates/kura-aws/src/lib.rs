@@ -5,9 +5,12 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod codecommit;
+mod events;
 mod sigv4;
 
+pub use aws_config::SdkConfig;
 pub use codecommit::{ensure_repository, sdk_config, Ensured};
+pub use events::{put_event, start_pipeline, PipelineVariable};
 pub use sigv4::{codecommit_git_credential, region_from_host, GitCredential};
 
 use aws_credential_types::provider::ProvideCredentials;
@@ -22,6 +25,9 @@ pub enum AwsError {
     Unreachable(String),
     #[error("CodeCommit refused: {0}")]
     Api(String),
+    /// Another service (EventBridge, CodePipeline): the text names it and says what to do.
+    #[error("{0}")]
+    Service(String),
 }
 
 /// Answers one git credential-helper request (`get`) for a CodeCommit host: reads git's

@@ -9,12 +9,15 @@ use crate::{now, Db, Result};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetKind {
     Mirror,
+    /// A push trigger: a webhook, an EventBridge bus or a CodePipeline pipeline.
+    Trigger,
 }
 
 impl TargetKind {
     pub fn as_str(self) -> &'static str {
         match self {
             TargetKind::Mirror => "mirror",
+            TargetKind::Trigger => "trigger",
         }
     }
 }
@@ -50,6 +53,8 @@ pub struct Pending {
 pub struct Queued {
     pub target_id: i64,
     pub delivery_id: i64,
+    /// A trigger's event (one per ref), not a mirror run.
+    pub trigger: bool,
 }
 
 impl Db {
@@ -157,7 +162,7 @@ impl Db {
                 // A run that lost its lease must not mark work done that it may not have done.
                 if held.rows_affected() == 1 {
                     sqlx::query(
-                        "UPDATE deliveries SET done_at = $1 WHERE target_id = $2 AND id <= $3 AND done_at IS NULL",
+                        "UPDATE deliveries SET done_at = $1, status = 'delivered' WHERE target_id = $2 AND id <= $3 AND done_at IS NULL",
                     )
                     .bind(t)
                     .bind(id)
@@ -215,19 +220,27 @@ impl Db {
         Ok(out)
     }
 
-    /// Whether anything is delivered after pushes to the repository.
+    /// Whether anything is delivered after pushes to the repository (its own targets, or a
+    /// server-wide trigger).
     pub async fn has_targets(&self, repo_id: i64) -> Result<bool> {
-        let (n,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM delivery_targets WHERE repo_id = $1")
-                .bind(repo_id)
-                .fetch_one(&self.pool)
-                .await?;
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM delivery_targets WHERE repo_id = $1 OR (repo_id IS NULL AND kind = 'trigger')",
+        )
+        .bind(repo_id)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(n > 0)
     }
 
     /// Removes a target and whatever is still queued for it.
     pub async fn remove_target(&self, id: i64) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE target_id = $1)",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM deliveries WHERE target_id = $1")
             .bind(id)
             .execute(&mut *tx)

@@ -13,6 +13,7 @@ mod repos;
 pub mod secrets;
 mod sessions;
 mod tokens;
+mod triggers;
 mod users;
 
 pub use delivery::{Pending, Queued, RunRecord, RunSuccess, TargetKind};
@@ -21,6 +22,9 @@ pub use mirrors::{Mirror, NewMirror};
 pub use pushes::{Push, PushedRef};
 pub use repos::NewRepo;
 pub use sessions::WebSession;
+pub use triggers::{
+    DeliveryAttempt, DeliveryFilter, DeliveryState, NewTrigger, Trigger, TriggerDelivery,
+};
 
 pub use model::{Namespace, NamespaceKind, Protection, Repo, Role, Token, User};
 

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
-use crate::delivery::Queued;
+use crate::delivery::{Queued, TargetKind};
 use crate::{now, Db, Result};
 
 /// One ref a push changed; an all-zero id is a creation (`old`) or a deletion (`new`).
@@ -50,7 +50,7 @@ impl Db {
         protocol: &str,
         refs: &[PushedRef],
     ) -> Result<(i64, Vec<Queued>)> {
-        let refs = serde_json::to_string(refs).unwrap_or_else(|_| "[]".into());
+        let refs_json = serde_json::to_string(refs).unwrap_or_else(|_| "[]".into());
         let mut tx = self.pool.begin().await?;
         let t = now();
         let (push_id,): (i64,) = sqlx::query_as(
@@ -59,36 +59,57 @@ impl Db {
         .bind(repo_id)
         .bind(pusher)
         .bind(protocol)
-        .bind(&refs)
+        .bind(&refs_json)
         .bind(t)
         .fetch_one(&mut *tx)
         .await?;
-        let targets: Vec<(i64,)> =
-            sqlx::query_as("SELECT id FROM delivery_targets WHERE repo_id = $1 ORDER BY id")
-                .bind(repo_id)
-                .fetch_all(&mut *tx)
-                .await?;
+        // Mirrors get one delivery per push (a run mirrors the whole state); triggers one per
+        // updated ref (one event each), the repository's own and the server-wide ones.
+        let targets: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, kind FROM delivery_targets WHERE repo_id = $1 \
+             OR (repo_id IS NULL AND kind = 'trigger') ORDER BY id",
+        )
+        .bind(repo_id)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut queued = Vec::new();
         if !targets.is_empty() {
             // A push is a natural moment to retry a failing target: skip its backoff.
-            sqlx::query("UPDATE delivery_targets SET next_attempt_at = 0 WHERE repo_id = $1")
-                .bind(repo_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        for (target_id,) in targets {
-            let (delivery_id,): (i64,) = sqlx::query_as(
-                "INSERT INTO deliveries (target_id, push_id, created_at) VALUES ($1, $2, $3) RETURNING id",
+            sqlx::query(
+                "UPDATE delivery_targets SET next_attempt_at = 0 WHERE repo_id = $1 \
+                 OR (repo_id IS NULL AND kind = 'trigger')",
             )
-            .bind(target_id)
-            .bind(push_id)
-            .bind(t)
-            .fetch_one(&mut *tx)
+            .bind(repo_id)
+            .execute(&mut *tx)
             .await?;
-            queued.push(Queued {
-                target_id,
-                delivery_id,
-            });
+        }
+        for (target_id, kind) in targets {
+            let per_ref: Vec<Option<&PushedRef>> = if kind == TargetKind::Trigger.as_str() {
+                refs.iter().map(Some).collect()
+            } else {
+                vec![None]
+            };
+            for r in per_ref {
+                let (delivery_id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO deliveries (target_id, push_id, created_at, repo_id, ref_name, old_id, new_id, pusher) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                )
+                .bind(target_id)
+                .bind(push_id)
+                .bind(t)
+                .bind(repo_id)
+                .bind(r.map(|r| r.name.as_str()))
+                .bind(r.map(|r| r.old.as_str()))
+                .bind(r.map(|r| r.new.as_str()))
+                .bind(r.map(|_| pusher))
+                .fetch_one(&mut *tx)
+                .await?;
+                queued.push(Queued {
+                    target_id,
+                    delivery_id,
+                    trigger: r.is_some(),
+                });
+            }
         }
         tx.commit().await?;
         Ok((push_id, queued))

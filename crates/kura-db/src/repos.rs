@@ -81,7 +81,9 @@ impl Db {
              (SELECT id FROM protected_branches WHERE repo_id = $1)",
             "DELETE FROM protected_branches WHERE repo_id = $1",
             "DELETE FROM repo_grants WHERE repo_id = $1",
-            "DELETE FROM deliveries WHERE target_id IN (SELECT id FROM delivery_targets WHERE repo_id = $1)",
+            "DELETE FROM delivery_attempts WHERE delivery_id IN (SELECT id FROM deliveries WHERE repo_id = $1 \
+             OR target_id IN (SELECT id FROM delivery_targets WHERE repo_id = $1))",
+            "DELETE FROM deliveries WHERE repo_id = $1 OR target_id IN (SELECT id FROM delivery_targets WHERE repo_id = $1)",
             "DELETE FROM delivery_targets WHERE repo_id = $1",
             "DELETE FROM pushes WHERE repo_id = $1",
             "DELETE FROM repo_maintenance WHERE repo_id = $1",

@@ -2,7 +2,7 @@
 //! (lease), run one delivery that covers everything queued when it starts (coalescing), renew
 //! the lease while it runs and stop when it may be lost, record the outcome, retry failures
 //! with capped exponential backoff and jitter. Mirrors are the first kind (`crate::worker`);
-//! a push trigger implements `Deliver` and gets all of this.
+//! push triggers are the second (`crate::trigger`).
 
 use std::fmt::Display;
 use std::future::Future;
@@ -31,10 +31,11 @@ pub trait Deliver: Send + Sync + 'static {
         id: i64,
     ) -> impl Future<Output = kura_db::Result<Option<Self::Target>>> + Send;
 
-    /// Brings the target up to date with everything queued for it.
+    /// Brings the target up to date with everything queued for it, up to delivery `covers`.
     fn deliver(
         &self,
         target: &Self::Target,
+        covers: i64,
     ) -> impl Future<Output = Result<Self::Outcome, Self::Error>> + Send;
 
     /// The error of a run stopped because its lease may have passed to another process.
@@ -202,7 +203,7 @@ impl<D: Deliver> Engine<D> {
             let started = Instant::now();
             tracing::info!(covers_job = max_job, "delivery run started");
             let result = tokio::select! {
-                r = self.inner.kind.deliver(&target) => r,
+                r = self.inner.kind.deliver(&target, max_job) => r,
                 _ = self.lease_lost(id) => Err(self.inner.kind.lease_lost()),
             };
             self.record(&target, id, max_job, started, &result).await;

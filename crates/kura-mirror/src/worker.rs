@@ -48,7 +48,7 @@ impl Deliver for MirrorDelivery {
         db.mirror_by_id(id).await
     }
 
-    async fn deliver(&self, m: &Mirror) -> RunResult {
+    async fn deliver(&self, m: &Mirror, _covers: i64) -> RunResult {
         let password = match &m.secret {
             Some(sealed) => Some(self.settings.secrets.open(sealed)?),
             None => None,

@@ -186,7 +186,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         });
     }
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
-    let worker = state.ops.spawn_worker();
+    let workers = state.ops.spawn_worker();
     let maintenance = crate::maintenance::spawn(state.clone());
     // Repositories the pages opened are closed once idle (their packs stay mapped while open).
     let sweeper = {
@@ -208,7 +208,9 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
     crate::listen::serve(listener, app, limits, shutdown_signal()).await;
-    worker.abort();
+    for w in workers {
+        w.abort();
+    }
     sweeper.abort();
     if let Some(m) = maintenance {
         m.abort();

@@ -96,6 +96,22 @@ pub struct Config {
     /// Key for mirror passwords at rest (else `<data_dir>/secret.key`).
     #[serde(deserialize_with = "lenient_opt_string")]
     pub secret_key: Option<String>,
+    /// Hosts (`jenkins.corp`, `*.corp.example`), addresses and networks (`10.1.0.0/16`), or
+    /// `*`, that webhooks may reach; empty: none. Metadata addresses are always refused.
+    #[serde(deserialize_with = "string_list")]
+    pub trigger_allowed_targets: Vec<String>,
+    /// Extra CA certificates (PEM) that webhook targets' certificates may chain to.
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub ca_bundle: Option<String>,
+    /// How long one webhook request may take.
+    #[serde(with = "duration")]
+    pub trigger_timeout: Duration,
+    /// Longest pause between retries of a failing trigger.
+    #[serde(with = "duration")]
+    pub trigger_retry_max: Duration,
+    /// A delivery still failing this long after its push is given up (redeliver by hand).
+    #[serde(with = "duration")]
+    pub trigger_retry_for: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +158,11 @@ impl Default for Config {
             git_max_duration: Duration::from_secs(2 * 3600),
             aws_region: None,
             secret_key: None,
+            trigger_allowed_targets: Vec::new(),
+            ca_bundle: None,
+            trigger_timeout: Duration::from_secs(10),
+            trigger_retry_max: Duration::from_secs(300),
+            trigger_retry_for: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -199,6 +220,17 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         for c in self.allowed_cidrs.iter().chain(&self.trusted_proxies) {
             parse_net(c).map_err(ConfigError)?;
+        }
+        kura_mirror::trigger::AllowList::parse(&self.trigger_allowed_targets).map_err(ConfigError)?;
+        if let Some(ca) = self.ca_bundle.as_deref().filter(|c| !c.is_empty()) {
+            if !Path::new(ca).is_file() {
+                return Err(ConfigError(format!(
+                    "ca_bundle {ca} is not a readable file: give the path of a PEM file of CA certificates"
+                )));
+            }
+        }
+        if self.trigger_timeout.is_zero() {
+            return Err(ConfigError("trigger_timeout must be longer than 0s".into()));
         }
         if self.auth_max_failures == 0 {
             return Err(ConfigError("auth_max_failures must be at least 1".into()));

@@ -85,8 +85,46 @@ async fn open(config: &Config) -> Result<Ops> {
         concurrency: 4,
         secrets,
     };
+    let triggers = trigger_worker(config, &db, &store, &settings)?;
     let worker = kura_mirror::Worker::new(db.clone(), store.clone(), settings);
-    Ok(Ops::new(db, store, worker))
+    Ok(Ops::new(db, store, worker, triggers))
+}
+
+fn trigger_worker(
+    config: &Config,
+    db: &kura_db::Db,
+    store: &kura_git::RepoStore,
+    mirror: &kura_mirror::MirrorSettings,
+) -> Result<kura_mirror::trigger::TriggerWorker> {
+    use kura_mirror::trigger::{AllowList, TriggerConfig, TriggerWorker, Urls, WebhookClient};
+    let allow = AllowList::parse(&config.trigger_allowed_targets).map_err(anyhow::Error::msg)?;
+    let ca = config.ca_bundle.as_deref().filter(|c| !c.is_empty()).map(std::path::Path::new);
+    let webhooks =
+        WebhookClient::new(allow, ca, config.trigger_timeout).map_err(anyhow::Error::msg)?;
+    let engine = kura_mirror::delivery::EngineSettings {
+        owner: mirror.owner.clone(),
+        lease: config.mirror_lease,
+        retry_max: config.trigger_retry_max,
+        poll: config.mirror_poll,
+        concurrency: 8,
+    };
+    Ok(TriggerWorker::new(
+        db.clone(),
+        store.clone(),
+        TriggerConfig {
+            engine,
+            secrets: mirror.secrets.clone(),
+            webhooks,
+            retry_for: config.trigger_retry_for,
+            urls: {
+                let c = config.clone();
+                Urls {
+                    base: std::sync::Arc::new(move || Some(c.public_url())),
+                }
+            },
+            aws_region: config.aws_region.clone(),
+        },
+    ))
 }
 
 fn read_stdin_password() -> Result<String> {

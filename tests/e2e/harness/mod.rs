@@ -19,21 +19,25 @@ macro_rules! both {
 }
 
 mod aws;
+mod events;
 mod fs;
 mod http;
 mod kura;
 mod pg;
 mod process;
 mod proxy;
+mod webhook;
 
 // Everything public in the parts is public here, as when the harness was one file.
 pub use aws::*;
+pub use events::*;
 pub use fs::*;
 pub use http::*;
 pub use kura::*;
 pub use pg::*;
 pub use process::*;
 pub use proxy::*;
+pub use webhook::*;
 
 /// Asserts `hay` contains `needle`, showing `hay` otherwise.
 #[track_caller]

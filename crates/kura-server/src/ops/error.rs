@@ -30,6 +30,10 @@ pub enum OpsError {
     NoMirror(String),
     #[error("{repo} has {count} mirrors: name one by id or URL")]
     AmbiguousMirror { repo: String, count: usize },
+    #[error("no trigger {0}")]
+    TriggerNotFound(String),
+    #[error("no delivery {0}")]
+    DeliveryNotFound(i64),
     /// A name, branch, pattern, glob or URL that breaks the rules; the text says which rule.
     #[error("{0}")]
     Invalid(String),
@@ -73,7 +77,9 @@ impl OpsError {
             | NoGrant { .. }
             | NoProtection { .. }
             | MirrorNotFound { .. }
-            | NoMirror(_) => ErrorKind::NotFound,
+            | NoMirror(_)
+            | TriggerNotFound(_)
+            | DeliveryNotFound(_) => ErrorKind::NotFound,
             NotAGroup(_) | AmbiguousMirror { .. } | Invalid(_) | WeakPassword | InvalidExpiry => {
                 ErrorKind::Invalid
             }
@@ -99,6 +105,8 @@ impl OpsError {
             NoProtection { .. } => "no_protection",
             MirrorNotFound { .. } | NoMirror(_) => "mirror_not_found",
             AmbiguousMirror { .. } => "mirror_ambiguous",
+            TriggerNotFound(_) => "trigger_not_found",
+            DeliveryNotFound(_) => "delivery_not_found",
             Invalid(_) => "invalid",
             WeakPassword => "weak_password",
             InvalidExpiry => "invalid_expiry",

@@ -31,10 +31,15 @@ pub struct DeliveryStatus {
 
 impl DeliveryStatus {
     pub fn of(m: &Mirror, p: Pending, now: i64) -> DeliveryStatus {
+        DeliveryStatus::new(m.next_attempt_at, p, now)
+    }
+
+    /// For any delivery target: its next attempt and what is pending.
+    pub fn new(next_attempt_at: i64, p: Pending, now: i64) -> DeliveryStatus {
         DeliveryStatus {
             pending: p.count,
             lag_seconds: p.oldest_created_at.map(|t| (now - t).max(0)).unwrap_or(0),
-            next_attempt_at: (p.count > 0).then_some(m.next_attempt_at.max(now)),
+            next_attempt_at: (p.count > 0).then_some(next_attempt_at.max(now)),
         }
     }
 }

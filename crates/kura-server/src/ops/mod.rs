@@ -13,10 +13,12 @@ mod pushes;
 mod read;
 mod repos;
 mod sessions;
+mod triggers;
 mod users;
 
 use kura_db::Db;
 use kura_git::RepoStore;
+use kura_mirror::trigger::TriggerWorker;
 use kura_mirror::Worker;
 
 pub use error::{ErrorKind, OpsError, Result};
@@ -24,6 +26,7 @@ pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
 pub use read::{ReadError, Reader};
 pub use sessions::NewSession;
+pub use triggers::{TriggerInfo, TriggerRequest, TriggerScope, MAX_DELIVERIES};
 pub use users::verify_password;
 
 #[derive(Clone)]
@@ -31,11 +34,12 @@ pub struct Ops {
     db: Db,
     store: RepoStore,
     worker: Worker,
+    triggers: TriggerWorker,
     reader: read::SharedReader,
 }
 
 impl Ops {
-    pub fn new(db: Db, store: RepoStore, worker: Worker) -> Ops {
+    pub fn new(db: Db, store: RepoStore, worker: Worker, triggers: TriggerWorker) -> Ops {
         // Reading for the pages is CPU work: a few per core, and a short wait beyond that.
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let reader =
@@ -44,6 +48,7 @@ impl Ops {
             db,
             store,
             worker,
+            triggers,
             reader,
         }
     }
@@ -65,8 +70,8 @@ impl Ops {
         None
     }
 
-    /// Starts the delivery worker of this process (mirror runs).
-    pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
-        self.worker.spawn()
+    /// Starts the delivery workers of this process (mirror runs, then trigger deliveries).
+    pub fn spawn_worker(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![self.worker.spawn(), self.triggers.spawn()]
     }
 }

@@ -20,8 +20,11 @@ impl Ops {
         refs: &[PushedRef],
     ) -> Result<Vec<Queued>> {
         let (_, queued) = self.db.record_push(repo.id, pusher, protocol, refs).await?;
-        if !queued.is_empty() {
+        if queued.iter().any(|q| !q.trigger) {
             self.worker.kick();
+        }
+        if queued.iter().any(|q| q.trigger) {
+            self.triggers.kick();
         }
         Ok(queued)
     }
