@@ -209,6 +209,7 @@ async fn rpc(
     let mut guard = None;
     let mut report_push = false;
     let mut push_file = None;
+    let mut session_note = None;
     if service == GitService::ReceivePack {
         let policy = push_policy(&state, &caller, &access).await?;
         let json = serde_json::to_string(&policy).map_err(HttpError::internal)?;
@@ -224,7 +225,7 @@ async fn rpc(
             .map(|a| a.user.name.clone())
             .unwrap_or_default();
         let session = if state.ops.has_delivery_targets(&access.repo).await? {
-            let (token, session) = state.hooks.open(
+            let (token, note, session) = state.hooks.open(
                 state.ops.clone(),
                 access.repo.clone(),
                 pusher,
@@ -235,6 +236,7 @@ async fn rpc(
             }
             hook_env.push(("KURA_HOOK_TOKEN", token));
             report_push = true;
+            session_note = Some(note);
             Some(session)
         } else {
             push_file = Some(PushFile::new(
@@ -260,7 +262,12 @@ async fn rpc(
         role = %access.role,
         "git request"
     );
-    let push_log = push_file.as_ref().map(|f: &PushFile| f.path.clone());
+    // pre-receive notes the accepted updates for both: the push file, or the session's
+    // fallback when post-receive never reports.
+    let push_log = push_file
+        .as_ref()
+        .map(|f: &PushFile| f.path.clone())
+        .or(session_note);
     let req = ServiceRequest {
         repo_id: access.repo.id,
         service,

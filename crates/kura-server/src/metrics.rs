@@ -1,6 +1,7 @@
 //! `/metrics` (Prometheus/OpenMetrics text via `prometheus-client`), for a site admin's token:
 //! request counts and latency per route and status, git service durations (this process), and
-//! the delivery figures per mirror (from the database, so every replica reports the same).
+//! the delivery figures per mirror and per trigger (from the database, so every replica
+//! reports the same).
 
 use std::time::Instant;
 
@@ -36,6 +37,14 @@ struct ServiceLabels {
 struct MirrorLabels {
     repo: String,
     mirror: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TriggerLabels {
+    /// `*` for a server-wide trigger.
+    repo: String,
+    trigger: String,
+    kind: String,
 }
 
 /// The process's own metrics; cheap to clone into the request path.
@@ -173,6 +182,7 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
         "Duration of the last run",
         last,
     );
+    register_triggers(&state, &mut deliveries).await?;
     let mut body = String::new();
     encode_registry(&mut body, &state.metrics.registry)
         .and_then(|_| encode_registry(&mut body, &deliveries))
@@ -186,4 +196,34 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
         body,
     )
         .into_response())
+}
+
+/// Per trigger: events pending and the oldest one's age, events delivered and given up, and
+/// failed attempts (runs), from the database like the mirror figures.
+async fn register_triggers(state: &AppState, reg: &mut Registry) -> Result<(), HttpError> {
+    let pending = Family::<TriggerLabels, Gauge>::default();
+    let lag = Family::<TriggerLabels, Gauge>::default();
+    let delivered = Family::<TriggerLabels, Counter>::default();
+    let given_up = Family::<TriggerLabels, Counter>::default();
+    let failures = Family::<TriggerLabels, Counter>::default();
+    let counts = state.ops.trigger_counts().await?;
+    for t in state.ops.all_triggers().await? {
+        let l = TriggerLabels {
+            repo: t.trigger.repo.clone().unwrap_or_else(|| "*".into()),
+            trigger: t.trigger.id.to_string(),
+            kind: t.kind().to_string(),
+        };
+        let (ok, failed) = counts.get(&t.trigger.id).copied().unwrap_or((0, 0));
+        pending.get_or_create(&l).set(t.status.pending);
+        lag.get_or_create(&l).set(t.status.lag_seconds);
+        delivered.get_or_create(&l).inc_by(ok.max(0) as u64);
+        given_up.get_or_create(&l).inc_by(failed.max(0) as u64);
+        failures.get_or_create(&l).inc_by(t.trigger.failures.max(0) as u64);
+    }
+    reg.register("kura_trigger_pending_events", "Events queued for the trigger, not yet sent", pending);
+    reg.register("kura_trigger_lag_seconds", "Seconds since the oldest event not yet sent", lag);
+    reg.register("kura_trigger_delivered_events", "Events the trigger's target accepted", delivered);
+    reg.register("kura_trigger_given_up_events", "Events given up after retrying for trigger_retry_for", given_up);
+    reg.register("kura_trigger_failed_attempts", "Delivery runs that failed (each is retried)", failures);
+    Ok(())
 }

@@ -32,13 +32,17 @@ struct Session {
     repo: Repo,
     pusher: String,
     protocol: &'static str,
-    /// The push is recorded and its mirror jobs queued.
+    /// Where `pre-receive` notes the updates it accepted (removed once recorded).
+    note: std::path::PathBuf,
+    /// The push is recorded and its deliveries queued.
     recorded: bool,
 }
 
 /// Removes the session when the push's response ends. If the push was never recorded (the
-/// client went away before post-receive reported, or recording failed), its mirrors get a run
-/// queued anyway: runs mirror the whole state, so an extra one is harmless, a missing one not.
+/// client went away before post-receive reported, or recording failed), it is recorded from
+/// `pre-receive`'s note of the updates, keeping those the refs confirm (so triggers get their
+/// events), and its mirrors get a run queued anyway: runs mirror the whole state, so an extra
+/// one is harmless, a missing one not.
 pub struct SessionGuard {
     sessions: Arc<HookSessions>,
     token: String,
@@ -59,6 +63,9 @@ impl Drop for SessionGuard {
         let ops = self.ops.clone();
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(async move {
+                // A killed receive-pack may have been updating refs: let it settle first.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                record_file(&ops, &s.repo, &s.pusher, s.protocol, &s.note, None).await;
                 if let Err(e) = ops.sync_all_mirrors(s.repo.id).await {
                     tracing::error!(error = %e, repo = %s.repo.full_name(), "cannot queue a mirror run after an unreported push");
                 }
@@ -74,14 +81,16 @@ impl HookSessions {
         repo: Repo,
         pusher: String,
         protocol: &'static str,
-    ) -> (String, SessionGuard) {
+    ) -> (String, std::path::PathBuf, SessionGuard) {
         let token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
+        let note = ops.push_log_path();
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
             token.clone(),
             Session {
                 repo,
                 pusher,
                 protocol,
+                note: note.clone(),
                 recorded: false,
             },
         );
@@ -90,7 +99,7 @@ impl HookSessions {
             token: token.clone(),
             ops,
         };
-        (token, guard)
+        (token, note, guard)
     }
 
     fn get(&self, token: &str) -> Option<Session> {
@@ -243,6 +252,7 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
         repo,
         pusher,
         protocol,
+        note,
         ..
     }) = state.hooks.get(token)
     else {
@@ -262,11 +272,53 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
         }
     };
     state.hooks.mark_recorded(token);
-    if jobs.is_empty() {
+    let _ = tokio::fs::remove_file(&note).await;
+    let (events, mirror_jobs): (Vec<Queued>, Vec<Queued>) = jobs.into_iter().partition(|q| q.trigger);
+    let mut lines = Vec::new();
+    if !events.is_empty() {
+        lines.push(triggers_line(&state, &repo, &events).await);
+    }
+    if !mirror_jobs.is_empty() {
+        lines.extend(wait_and_report(&state, &repo, &mirror_jobs, started).await);
+    }
+    if lines.is_empty() {
         return (StatusCode::OK, String::new()).into_response();
     }
-    let lines = wait_and_report(&state, &repo, &jobs, started).await;
     (StatusCode::OK, lines.join("\n") + "\n").into_response()
+}
+
+/// One line for all the triggers a push queued (not one per trigger): how many events, and
+/// the first few triggers by kind and host.
+async fn triggers_line(state: &AppState, repo: &Repo, events: &[Queued]) -> String {
+    let mut ids: Vec<i64> = events.iter().map(|q| q.target_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut names = Vec::new();
+    for id in ids.iter().take(3) {
+        names.push(match state.ops.trigger_anywhere(*id).await {
+            Ok(t) => {
+                let target = t.shown_target();
+                let host = url::Url::parse(&target)
+                    .ok()
+                    .and_then(|u| u.host_str().map(String::from))
+                    .unwrap_or(target);
+                format!("{} {host}", t.kind())
+            }
+            Err(_) => format!("trigger {id}"),
+        });
+    }
+    if ids.len() > 3 {
+        names.push(format!("{} more", ids.len() - 3));
+    }
+    format!(
+        "queued {} event{} for {} trigger{} ({}); see kura trigger deliveries {}",
+        events.len(),
+        if events.len() == 1 { "" } else { "s" },
+        ids.len(),
+        if ids.len() == 1 { "" } else { "s" },
+        names.join(", "),
+        repo.full_name()
+    )
 }
 
 /// Waits up to `mirror_wait` for the jobs, then describes each mirror's state.

@@ -70,6 +70,9 @@ pub enum Command {
     /// Manage push mirrors (CodeCommit or any Git remote)
     #[command(subcommand)]
     Mirror(MirrorCmd),
+    /// Start webhooks, EventBridge events or CodePipeline runs on push
+    #[command(subcommand)]
+    Trigger(TriggerCmd),
     /// Git credential helper: `codecommit` signs with AWS credentials (SigV4)
     #[command(name = "credential-helper")]
     CredentialHelper {
@@ -232,4 +235,76 @@ pub enum MirrorCmd {
         /// Mirror id or URL when the repository has several
         mirror: Option<String>,
     },
+}
+
+#[derive(Subcommand)]
+pub enum TriggerCmd {
+    /// Add a trigger: NS/NAME webhook URL | NS/NAME eventbridge | NS/NAME codepipeline PIPELINE
+    /// (with --server: the same without NS/NAME, for every repository)
+    Add {
+        /// NAMESPACE/NAME (not with --server), then webhook, eventbridge or codepipeline, then
+        /// the URL (webhook) or the pipeline's name (codepipeline)
+        #[arg(value_name = "ARG", num_args = 1..=3, required = true)]
+        args: Vec<String>,
+        /// A server-wide trigger: every push to every repository
+        #[arg(long)]
+        server: bool,
+        /// Read the webhook's signing secret from stdin (X-Kura-Signature-256; stored encrypted)
+        #[arg(long)]
+        secret_stdin: bool,
+        /// Webhook body: json (a push event like GitHub's and GitLab's) or mattermost (also Slack)
+        #[arg(long, value_name = "FORMAT")]
+        format: Option<String>,
+        /// EventBridge bus name or ARN (default: default)
+        #[arg(long, value_name = "NAME_OR_ARN")]
+        bus: Option<String>,
+        /// EventBridge detail-type (default: Kura Push)
+        #[arg(long, value_name = "TYPE")]
+        detail_type: Option<String>,
+        /// CodePipeline variable (repeatable); VALUE may use {commit}, {before}, {ref},
+        /// {branch}, {tag}, {pusher}, {repository}
+        #[arg(long = "variable", value_name = "NAME=VALUE")]
+        variables: Vec<String>,
+        /// Only pushes to branches matching these globs (without --tags: no tag pushes)
+        #[arg(long, value_name = "GLOB", num_args = 1.., value_delimiter = ',')]
+        branches: Vec<String>,
+        /// Only pushes of tags matching these globs (without --branches: no branch pushes)
+        #[arg(long, value_name = "GLOB", num_args = 1.., value_delimiter = ',')]
+        tags: Vec<String>,
+        /// Only branch pushes that change a file matching one of these globs, e.g. services/a/**
+        #[arg(long, value_name = "GLOB", num_args = 1.., value_delimiter = ',')]
+        paths: Vec<String>,
+        /// Not for changed files matching these globs (a push changing only such files is not sent)
+        #[arg(long, value_name = "GLOB", num_args = 1.., value_delimiter = ',')]
+        exclude_paths: Vec<String>,
+    },
+    /// List triggers: of one repository, the server-wide ones (--server), or all
+    List {
+        full_name: Option<RepoPath>,
+        #[arg(long)]
+        server: bool,
+    },
+    /// Show one trigger: settings, filters, last result, pending events
+    Show { id: i64 },
+    /// Remove a trigger and its pending events
+    Remove { id: i64 },
+    /// The delivery log: each event, its status and last answer (newest first)
+    Deliveries {
+        full_name: Option<RepoPath>,
+        /// Deliveries of the server-wide triggers
+        #[arg(long)]
+        server: bool,
+        /// Only those that failed (retrying or given up)
+        #[arg(long)]
+        failed: bool,
+        /// Only this trigger's
+        #[arg(long, value_name = "ID")]
+        trigger: Option<i64>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One delivery with every attempt (status code, duration, answer)
+    Delivery { id: i64 },
+    /// Send a delivery's event again (as a new delivery)
+    Redeliver { id: i64 },
 }

@@ -12,7 +12,9 @@ use kura_server::{Config, LogFormat, Ops, Overrides};
 
 use cli::{Cli, Command, GroupCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
 
+
 mod hooks;
+mod trigger;
 mod words;
 
 fn main() -> ExitCode {
@@ -463,6 +465,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             eprintln!("removed the protection {pattern:?} from {full_name}");
         }
         Command::Mirror(cmd) => Box::pin(mirror(ops, cmd)).await?,
+        Command::Trigger(cmd) => Box::pin(trigger::run(ops, cmd)).await?,
         Command::Serve { .. }
         | Command::Config
         | Command::Hook { .. }

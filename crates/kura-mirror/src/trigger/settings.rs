@@ -135,8 +135,9 @@ impl Variable {
 
 /// Which pushes a trigger wants. Branch and tag globs work as CI systems' do: with only
 /// `branches` no tag push is sent, with only `tags` no branch push; `*` stays within one
-/// path segment, `**` crosses them. Path globs apply to branch pushes: an event is sent when
-/// at least one changed path matches `paths` (or `paths` is empty) and no `exclude_paths`.
+/// path segment, `**` crosses them. Path globs: an event is sent when at least one changed
+/// path matches `paths` (or `paths` is empty) and no `exclude_paths`; an event with no
+/// changed paths (a tag, a deletion) passes `exclude_paths` alone but never `paths`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Filters {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -214,35 +215,7 @@ impl Filters {
             if self.branches.is_empty() && !self.tags.is_empty() {
                 return Err("a branch push; this trigger has tag filters only".into());
             }
-            if self.paths.is_empty() && self.exclude_paths.is_empty() {
-                return Ok(());
-            }
-            if e.changed_paths_truncated {
-                // Too many files to know: send rather than miss a build.
-                return Ok(());
-            }
-            let counted = e
-                .changed_paths
-                .iter()
-                .filter(|p| self.paths.is_empty() || any_match(&self.paths, p))
-                .filter(|p| !any_match(&self.exclude_paths, p))
-                .count();
-            if counted == 0 {
-                let mut why = format!(
-                    "none of the {} changed paths matches the path filters",
-                    e.changed_paths.len()
-                );
-                if !self.paths.is_empty() {
-                    why.push_str(&format!(" (paths {})", self.paths.join(", ")));
-                }
-                if !self.exclude_paths.is_empty() {
-                    why.push_str(&format!(" (excluding {})", self.exclude_paths.join(", ")));
-                }
-                return Err(why);
-            }
-            return Ok(());
-        }
-        if let Some(tag) = e.tag() {
+        } else if let Some(tag) = e.tag() {
             if !self.tags.is_empty() && !any_match(&self.tags, tag) {
                 return Err(format!(
                     "tag {tag} matches none of the tag filters ({})",
@@ -252,8 +225,138 @@ impl Filters {
             if self.tags.is_empty() && !self.branches.is_empty() {
                 return Err("a tag push; this trigger has branch filters only".into());
             }
+        } else {
+            return Err(format!("{} is neither a branch nor a tag", e.ref_name));
+        }
+        self.decide_paths(e)
+    }
+
+    /// `paths`: only events that change a matching file (so never a tag push or a deletion,
+    /// which change none); `exclude_paths`: not events whose changed files are all excluded.
+    fn decide_paths(&self, e: &PushEvent) -> Result<(), String> {
+        if self.paths.is_empty() && self.exclude_paths.is_empty() {
             return Ok(());
         }
-        Err(format!("{} is neither a branch nor a tag", e.ref_name))
+        if e.changed_paths_truncated {
+            // Too many files to know: send rather than miss a build.
+            return Ok(());
+        }
+        if e.changed_paths.is_empty() {
+            if self.paths.is_empty() {
+                return Ok(());
+            }
+            return Err(format!(
+                "no changed paths (tag pushes and deletions change none); this trigger wants paths {}",
+                self.paths.join(", ")
+            ));
+        }
+        let counted = e
+            .changed_paths
+            .iter()
+            .filter(|p| self.paths.is_empty() || any_match(&self.paths, p))
+            .filter(|p| !any_match(&self.exclude_paths, p))
+            .count();
+        if counted > 0 {
+            return Ok(());
+        }
+        let mut why = format!(
+            "none of the {} changed paths matches the path filters",
+            e.changed_paths.len()
+        );
+        if !self.paths.is_empty() {
+            why.push_str(&format!(" (paths {})", self.paths.join(", ")));
+        }
+        if !self.exclude_paths.is_empty() {
+            why.push_str(&format!(" (excluding {})", self.exclude_paths.join(", ")));
+        }
+        Err(why)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(r: &str, paths: &[&str]) -> PushEvent {
+        PushEvent {
+            repository: "a/b".into(),
+            default_branch: "main".into(),
+            ref_name: r.into(),
+            before: "1".repeat(40),
+            after: "2".repeat(40),
+            created: false,
+            deleted: false,
+            forced: false,
+            pusher: "p".into(),
+            pushed_at: 0,
+            commits: vec![],
+            total_commits: 0,
+            changed_paths: paths.iter().map(|s| s.to_string()).collect(),
+            changed_paths_truncated: false,
+        }
+    }
+
+    fn f(branches: &[&str], tags: &[&str], paths: &[&str], exclude: &[&str]) -> Filters {
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect();
+        Filters {
+            branches: v(branches),
+            tags: v(tags),
+            paths: v(paths),
+            exclude_paths: v(exclude),
+        }
+    }
+
+    #[test]
+    fn branch_tag_and_path_filters() {
+        let main_a = event("refs/heads/main", &["services/a/x.go", "README.md"]);
+        let main_b = event("refs/heads/main", &["services/b/y.go"]);
+        let tag = event("refs/tags/v1.2", &[]);
+        let feature = event("refs/heads/feature/x", &["services/a/x.go"]);
+        let all = Filters::default();
+        for e in [&main_a, &main_b, &tag, &feature] {
+            assert!(all.decide(e).is_ok(), "no filters: everything");
+        }
+        let a = f(&[], &[], &["services/a/**"], &[]);
+        assert!(a.decide(&main_a).is_ok());
+        let why = a.decide(&main_b).unwrap_err();
+        assert!(why.contains("none of the 1 changed paths"), "{why}");
+        assert!(a.decide(&tag).unwrap_err().contains("no changed paths"));
+        let main_only = f(&["main"], &[], &[], &[]);
+        assert!(main_only.decide(&main_a).is_ok());
+        assert!(main_only.decide(&feature).unwrap_err().contains("feature/x matches none"));
+        assert!(main_only.decide(&tag).unwrap_err().contains("branch filters only"));
+        assert!(f(&["feature/*"], &[], &[], &[]).decide(&feature).is_ok(), "* within a segment");
+        assert!(f(&["*"], &[], &[], &[]).decide(&feature).is_err(), "* does not cross /");
+        assert!(f(&["**"], &[], &[], &[]).decide(&feature).is_ok(), "** crosses /");
+        let tags = f(&[], &["v*"], &[], &[]);
+        assert!(tags.decide(&tag).is_ok());
+        assert!(tags.decide(&main_a).unwrap_err().contains("tag filters only"));
+        assert!(f(&[], &["release-*"], &[], &[]).decide(&tag).is_err());
+        let no_docs = f(&[], &[], &[], &["docs/**", "*.md"]);
+        assert!(no_docs.decide(&main_a).is_ok(), "one file outside the excludes");
+        assert!(no_docs.decide(&event("refs/heads/main", &["docs/a.md", "x.md"])).is_err());
+        assert!(no_docs.decide(&tag).is_ok(), "excludes alone pass events without paths");
+        let mut many = main_b.clone();
+        many.changed_paths_truncated = true;
+        assert!(a.decide(&many).is_ok(), "unknown paths: sent");
+        assert!(f(&[], &[], &["[x"], &[]).check().is_err());
+        assert!(f(&[""], &[], &[], &[]).check().is_err());
+    }
+
+    #[test]
+    fn variables_and_settings_round_trip() {
+        let v = Variable::parse("COMMIT={commit}-{branch}").unwrap();
+        let e = event("refs/heads/main", &[]);
+        assert_eq!(v.render(&e), format!("{}-main", "2".repeat(40)));
+        assert!(Variable::parse("X={nope}").unwrap_err().contains("unknown placeholder"));
+        assert!(Variable::parse("no-equals").is_err());
+        assert!(Variable::parse("bad name=1").is_err());
+        let s = TriggerSettings {
+            kind: TriggerKind::Webhook { format: WebhookFormat::Mattermost },
+            filters: f(&["main"], &[], &["a/**"], &[]),
+        };
+        assert_eq!(TriggerSettings::from_json(&s.to_json()).unwrap(), s);
+        let json = s.to_json();
+        assert!(json.contains("\"type\":\"webhook\"") && json.contains("\"format\":\"mattermost\""), "{json}");
     }
 }
