@@ -14,6 +14,8 @@ pub mod secrets;
 mod sessions;
 mod tokens;
 mod triggers;
+#[cfg(test)]
+mod upgrade_tests;
 mod users;
 
 pub use delivery::{Pending, Queued, RunRecord, RunSuccess, TargetKind};
