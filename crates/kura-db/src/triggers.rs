@@ -200,15 +200,19 @@ impl Db {
     pub async fn triggers(&self, repo_id: Option<i64>) -> Result<Vec<Trigger>> {
         let rows = match repo_id {
             Some(id) => {
-                sqlx::query(&format!("{TRIGGER_SELECT} AND t.repo_id = $1 ORDER BY t.id"))
-                    .bind(id)
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "{TRIGGER_SELECT} AND t.repo_id = $1 ORDER BY t.id"
+                ))
+                .bind(id)
+                .fetch_all(&self.pool)
+                .await?
             }
             None => {
-                sqlx::query(&format!("{TRIGGER_SELECT} AND t.repo_id IS NULL ORDER BY t.id"))
-                    .fetch_all(&self.pool)
-                    .await?
+                sqlx::query(&format!(
+                    "{TRIGGER_SELECT} AND t.repo_id IS NULL ORDER BY t.id"
+                ))
+                .fetch_all(&self.pool)
+                .await?
             }
         };
         rows.iter().map(trigger).collect()

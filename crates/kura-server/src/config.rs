@@ -221,7 +221,8 @@ impl Config {
         for c in self.allowed_cidrs.iter().chain(&self.trusted_proxies) {
             parse_net(c).map_err(ConfigError)?;
         }
-        kura_mirror::trigger::AllowList::parse(&self.trigger_allowed_targets).map_err(ConfigError)?;
+        kura_mirror::trigger::AllowList::parse(&self.trigger_allowed_targets)
+            .map_err(ConfigError)?;
         if let Some(ca) = self.ca_bundle.as_deref().filter(|c| !c.is_empty()) {
             if !Path::new(ca).is_file() {
                 return Err(ConfigError(format!(

@@ -218,12 +218,34 @@ async fn register_triggers(state: &AppState, reg: &mut Registry) -> Result<(), H
         lag.get_or_create(&l).set(t.status.lag_seconds);
         delivered.get_or_create(&l).inc_by(ok.max(0) as u64);
         given_up.get_or_create(&l).inc_by(failed.max(0) as u64);
-        failures.get_or_create(&l).inc_by(t.trigger.failures.max(0) as u64);
+        failures
+            .get_or_create(&l)
+            .inc_by(t.trigger.failures.max(0) as u64);
     }
-    reg.register("kura_trigger_pending_events", "Events queued for the trigger, not yet sent", pending);
-    reg.register("kura_trigger_lag_seconds", "Seconds since the oldest event not yet sent", lag);
-    reg.register("kura_trigger_delivered_events", "Events the trigger's target accepted", delivered);
-    reg.register("kura_trigger_given_up_events", "Events given up after retrying for trigger_retry_for", given_up);
-    reg.register("kura_trigger_failed_attempts", "Delivery runs that failed (each is retried)", failures);
+    reg.register(
+        "kura_trigger_pending_events",
+        "Events queued for the trigger, not yet sent",
+        pending,
+    );
+    reg.register(
+        "kura_trigger_lag_seconds",
+        "Seconds since the oldest event not yet sent",
+        lag,
+    );
+    reg.register(
+        "kura_trigger_delivered_events",
+        "Events the trigger's target accepted",
+        delivered,
+    );
+    reg.register(
+        "kura_trigger_given_up_events",
+        "Events given up after retrying for trigger_retry_for",
+        given_up,
+    );
+    reg.register(
+        "kura_trigger_failed_attempts",
+        "Delivery runs that failed (each is retried)",
+        failures,
+    );
     Ok(())
 }

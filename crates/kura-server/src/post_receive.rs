@@ -273,7 +273,8 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
     };
     state.hooks.mark_recorded(token);
     let _ = tokio::fs::remove_file(&note).await;
-    let (events, mirror_jobs): (Vec<Queued>, Vec<Queued>) = jobs.into_iter().partition(|q| q.trigger);
+    let (events, mirror_jobs): (Vec<Queued>, Vec<Queued>) =
+        jobs.into_iter().partition(|q| q.trigger);
     let mut lines = Vec::new();
     if !events.is_empty() {
         lines.push(triggers_line(&state, &repo, &events).await);

@@ -12,7 +12,6 @@ use kura_server::{Config, LogFormat, Ops, Overrides};
 
 use cli::{Cli, Command, GroupCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
 
-
 mod hooks;
 mod trigger;
 mod words;
@@ -100,7 +99,11 @@ fn trigger_worker(
 ) -> Result<kura_mirror::trigger::TriggerWorker> {
     use kura_mirror::trigger::{AllowList, TriggerConfig, TriggerWorker, Urls, WebhookClient};
     let allow = AllowList::parse(&config.trigger_allowed_targets).map_err(anyhow::Error::msg)?;
-    let ca = config.ca_bundle.as_deref().filter(|c| !c.is_empty()).map(std::path::Path::new);
+    let ca = config
+        .ca_bundle
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(std::path::Path::new);
     let webhooks =
         WebhookClient::new(allow, ca, config.trigger_timeout).map_err(anyhow::Error::msg)?;
     let engine = kura_mirror::delivery::EngineSettings {

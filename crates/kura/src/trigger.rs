@@ -59,7 +59,10 @@ fn describe(t: &TriggerInfo) -> String {
             format!("EventBridge bus {target} (source kura, detail-type {detail_type})")
         }
         TriggerKind::Codepipeline { variables } => {
-            let vars: Vec<String> = variables.iter().map(|v| format!("{}={}", v.name, v.value)).collect();
+            let vars: Vec<String> = variables
+                .iter()
+                .map(|v| format!("{}={}", v.name, v.value))
+                .collect();
             if vars.is_empty() {
                 format!("CodePipeline {target}")
             } else {
@@ -96,9 +99,9 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
                 TriggerScope::Server
             } else {
                 let repo = args.next().unwrap_or_default();
-                let path: RepoPath = repo
-                    .parse()
-                    .map_err(|e| anyhow::anyhow!("{e}: write NAMESPACE/NAME, or --server for every repository"))?;
+                let path: RepoPath = repo.parse().map_err(|e| {
+                    anyhow::anyhow!("{e}: write NAMESPACE/NAME, or --server for every repository")
+                })?;
                 TriggerScope::Repo(path)
             };
             let Some(kind) = args.next() else {
@@ -183,11 +186,20 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
         }
         TriggerCmd::Show { id } => {
             let t = ops.trigger_anywhere(id).await?;
-            println!("trigger {} of {}: {}", t.trigger.id, whose(&t), describe(&t));
+            println!(
+                "trigger {} of {}: {}",
+                t.trigger.id,
+                whose(&t),
+                describe(&t)
+            );
             println!("  filters:       {}", filters_line(&t.settings.filters));
             println!(
                 "  secret:        {}",
-                if t.trigger.secret.is_some() { "set (not shown)" } else { "none" }
+                if t.trigger.secret.is_some() {
+                    "set (not shown)"
+                } else {
+                    "none"
+                }
             );
             println!("  last success:  {}", fmt_ago(t.trigger.last_success_at));
             println!(
@@ -262,7 +274,9 @@ fn print_delivery_row(d: &TriggerDelivery) {
         d.ref_name,
         d.state.as_str(),
         d.attempts,
-        d.last_status.map(|s| s.to_string()).unwrap_or_else(|| "-".into()),
+        d.last_status
+            .map(|s| s.to_string())
+            .unwrap_or_else(|| "-".into()),
         fmt_time(Some(d.created_at))
     );
     if let Some(n) = &d.note {
@@ -302,14 +316,23 @@ fn print_delivery(d: &TriggerDelivery, attempts: &[DeliveryAttempt]) {
         let status = a
             .status_code
             .map(|s| format!("HTTP {s}"))
-            .unwrap_or_else(|| if a.error.is_some() { "no answer".into() } else { "ok".into() });
+            .unwrap_or_else(|| {
+                if a.error.is_some() {
+                    "no answer".into()
+                } else {
+                    "ok".into()
+                }
+            });
         println!(
             "  attempt {}: {} {} in {} ms{}",
             i + 1,
             fmt_time(Some(a.started_at)),
             status,
             a.duration_ms,
-            a.error.as_deref().map(|e| format!(": {e}")).unwrap_or_default()
+            a.error
+                .as_deref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
         );
         if let Some(x) = &a.response_excerpt {
             println!("    answer: {}", x.replace('\n', " "));

@@ -136,26 +136,66 @@ mod tests {
 
     #[test]
     fn names_networks_and_metadata() {
-        let l = list(&["jenkins.corp.example", "*.build.example", "10.1.0.0/16", "127.0.0.1"]);
+        let l = list(&[
+            "jenkins.corp.example",
+            "*.build.example",
+            "10.1.0.0/16",
+            "127.0.0.1",
+        ]);
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(l.permits("jenkins.corp.example", ip("10.9.9.9")).is_ok(), "listed name");
-        assert!(l.permits("JENKINS.corp.example.", ip("10.9.9.9")).is_ok(), "case and root dot");
-        assert!(l.permits("ci.build.example", ip("192.168.1.1")).is_ok(), "wildcard");
-        assert!(l.permits("build.example", ip("192.168.1.1")).is_err(), "wildcard needs a label");
-        assert!(l.permits("other.example", ip("10.1.2.3")).is_ok(), "address in a network");
+        assert!(
+            l.permits("jenkins.corp.example", ip("10.9.9.9")).is_ok(),
+            "listed name"
+        );
+        assert!(
+            l.permits("JENKINS.corp.example.", ip("10.9.9.9")).is_ok(),
+            "case and root dot"
+        );
+        assert!(
+            l.permits("ci.build.example", ip("192.168.1.1")).is_ok(),
+            "wildcard"
+        );
+        assert!(
+            l.permits("build.example", ip("192.168.1.1")).is_err(),
+            "wildcard needs a label"
+        );
+        assert!(
+            l.permits("other.example", ip("10.1.2.3")).is_ok(),
+            "address in a network"
+        );
         let e = l.permits("other.example", ip("10.2.0.1")).unwrap_err();
         assert!(e.contains("other.example resolves to 10.2.0.1"), "{e}");
-        assert!(l.permits("127.0.0.1", ip("127.0.0.1")).is_ok(), "single address");
-        let e = l.permits("jenkins.corp.example", ip("169.254.169.254")).unwrap_err();
+        assert!(
+            l.permits("127.0.0.1", ip("127.0.0.1")).is_ok(),
+            "single address"
+        );
+        let e = l
+            .permits("jenkins.corp.example", ip("169.254.169.254"))
+            .unwrap_err();
         assert!(e.contains("metadata"), "{e}");
-        assert!(l.permits("x", ip("169.254.170.2")).is_err(), "ECS task metadata");
-        assert!(l.permits("x", ip("fd00:ec2::254")).is_err(), "IPv6 metadata");
-        assert!(l.permits("x", ip("::ffff:169.254.169.254")).is_err(), "mapped metadata");
+        assert!(
+            l.permits("x", ip("169.254.170.2")).is_err(),
+            "ECS task metadata"
+        );
+        assert!(
+            l.permits("x", ip("fd00:ec2::254")).is_err(),
+            "IPv6 metadata"
+        );
+        assert!(
+            l.permits("x", ip("::ffff:169.254.169.254")).is_err(),
+            "mapped metadata"
+        );
         let any = list(&["*"]);
         assert!(any.permits("a.b", ip("8.8.8.8")).is_ok());
-        assert!(any.permits("a.b", ip("169.254.169.254")).is_err(), "* still excludes metadata");
+        assert!(
+            any.permits("a.b", ip("169.254.169.254")).is_err(),
+            "* still excludes metadata"
+        );
         let none = list(&[]);
-        assert!(none.permits("a", ip("10.0.0.1")).unwrap_err().contains("KURA_TRIGGER_ALLOWED_TARGETS"));
+        assert!(none
+            .permits("a", ip("10.0.0.1"))
+            .unwrap_err()
+            .contains("KURA_TRIGGER_ALLOWED_TARGETS"));
         assert!(AllowList::parse(&["http://x".into()]).is_err());
         assert!(AllowList::parse(&["10.0.0.0/33".into()]).is_err());
     }

@@ -89,7 +89,10 @@ impl PushEvent {
     /// (`ref`, `before`, `after`, `commits`, `repository.full_name`, `pusher.name`,
     /// `total_commits_count`), plus Kura's `changed_paths`.
     pub fn webhook_json(&self, urls: &Urls) -> Value {
-        let (ns, name) = self.repository.split_once('/').unwrap_or(("", &self.repository));
+        let (ns, name) = self
+            .repository
+            .split_once('/')
+            .unwrap_or(("", &self.repository));
         let commit = |c: &Commit| {
             json!({
                 "id": c.id,
@@ -200,16 +203,21 @@ impl PushEvent {
         };
         let mut text = format!("{} {what} in {}", self.pusher, self.repository);
         if let Some(url) = urls.page(&self.repository) {
-            text = format!(
-                "{} {what} in [{}]({url})",
-                self.pusher, self.repository
-            );
+            text = format!("{} {what} in [{}]({url})", self.pusher, self.repository);
         }
         for c in self.commits.iter().take(10) {
             let title = c.title.replace(['[', ']'], "");
             match urls.commit(&self.repository, &c.id) {
-                Some(u) => text.push_str(&format!("\n- [`{}`]({u}) {title} ({})", short(&c.id), c.author_name)),
-                None => text.push_str(&format!("\n- `{}` {title} ({})", short(&c.id), c.author_name)),
+                Some(u) => text.push_str(&format!(
+                    "\n- [`{}`]({u}) {title} ({})",
+                    short(&c.id),
+                    c.author_name
+                )),
+                None => text.push_str(&format!(
+                    "\n- `{}` {title} ({})",
+                    short(&c.id),
+                    c.author_name
+                )),
             }
         }
         let listed = self.commits.len().min(10) as u64;
@@ -332,7 +340,10 @@ pub async fn build(store: &RepoStore, u: &Update<'_>) -> Result<PushEvent, Strin
         u.before.to_string()
     } else if u.ref_name != format!("refs/heads/{}", u.default_branch) {
         let default = format!("refs/heads/{}", u.default_branch);
-        match git.run(&["merge-base".into(), default, u.after.to_string()], 256).await {
+        match git
+            .run(&["merge-base".into(), default, u.after.to_string()], 256)
+            .await
+        {
             Ok((s, _)) if !s.trim().is_empty() => s.trim().to_string(),
             _ => EMPTY_TREE.to_string(),
         }
@@ -349,7 +360,11 @@ pub async fn build(store: &RepoStore, u: &Update<'_>) -> Result<PushEvent, Strin
     ];
     match git.run(&diff, MAX_PATH_BYTES).await {
         Ok((out, cut)) => {
-            let mut paths: Vec<String> = out.split('\0').filter(|p| !p.is_empty()).map(String::from).collect();
+            let mut paths: Vec<String> = out
+                .split('\0')
+                .filter(|p| !p.is_empty())
+                .map(String::from)
+                .collect();
             // A cut-off last entry may be partial.
             if cut {
                 paths.pop();
@@ -376,7 +391,13 @@ fn parse_log(text: &str) -> Vec<Commit> {
             let author_name = f.next()?.to_string();
             let author_email = f.next()?.to_string();
             let timestamp = f.next()?.to_string();
-            let message: String = f.next().unwrap_or("").trim_end().chars().take(MAX_MESSAGE).collect();
+            let message: String = f
+                .next()
+                .unwrap_or("")
+                .trim_end()
+                .chars()
+                .take(MAX_MESSAGE)
+                .collect();
             let title = message.lines().next().unwrap_or("").to_string();
             Some(Commit {
                 id,
@@ -441,7 +462,12 @@ impl Git<'_> {
     }
 
     async fn is_ancestor(&self, a: &str, b: &str) -> bool {
-        let args = ["merge-base".to_string(), "--is-ancestor".into(), a.into(), b.into()];
+        let args = [
+            "merge-base".to_string(),
+            "--is-ancestor".into(),
+            a.into(),
+            b.into(),
+        ];
         let mut cmd = self.cmd(&args);
         cmd.stdout(Stdio::null());
         matches!(

@@ -11,7 +11,9 @@ mod webhook;
 
 use std::time::{Duration, Instant};
 
-use kura_db::{Db, DeliveryAttempt, DeliveryState, RunSuccess, TargetKind, Trigger, TriggerDelivery};
+use kura_db::{
+    Db, DeliveryAttempt, DeliveryState, RunSuccess, TargetKind, Trigger, TriggerDelivery,
+};
 use kura_git::RepoStore;
 use tokio::sync::{watch, OnceCell};
 
@@ -97,7 +99,9 @@ impl Deliver for Triggers {
                 let event = self.event_of(&d).await?;
                 let skip = settings.filters.decide(&event).err().or_else(|| {
                     (matches!(settings.kind, TriggerKind::Codepipeline { .. }) && event.deleted)
-                        .then(|| "a deletion: there is nothing for the pipeline to build".to_string())
+                        .then(|| {
+                            "a deletion: there is nothing for the pipeline to build".to_string()
+                        })
                 });
                 if let Some(why) = skip {
                     self.db.skip_delivery(d.id, &why).await?;
@@ -116,7 +120,8 @@ impl Deliver for Triggers {
                     }
                     Err(e) => (false, None, Some(crate::sanitize(&e)), None),
                 };
-                let give_up = !ok && kura_db::now() - d.created_at >= self.config.retry_for.as_secs() as i64;
+                let give_up =
+                    !ok && kura_db::now() - d.created_at >= self.config.retry_for.as_secs() as i64;
                 let done = if ok {
                     Some(DeliveryState::Delivered)
                 } else if give_up {
@@ -159,13 +164,14 @@ impl Deliver for Triggers {
 
     fn span(&self, t: &Loaded) -> tracing::Span {
         let shown = match &t.settings {
-            Ok(TriggerSettings { kind: TriggerKind::Webhook { .. }, .. }) => {
-                webhook::display_url(&t.row.target)
-                    .split('/')
-                    .take(3)
-                    .collect::<Vec<_>>()
-                    .join("/")
-            }
+            Ok(TriggerSettings {
+                kind: TriggerKind::Webhook { .. },
+                ..
+            }) => webhook::display_url(&t.row.target)
+                .split('/')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join("/"),
             _ => t.row.target.clone(),
         };
         tracing::info_span!("trigger", trigger_id = t.row.id, repo = t.row.repo.as_deref().unwrap_or("*"), target = %shown)
@@ -187,17 +193,20 @@ impl Deliver for Triggers {
 impl Triggers {
     /// The event as first built, or built now (and kept) from the repository.
     async fn event_of(&self, d: &TriggerDelivery) -> Result<PushEvent, TriggerError> {
-        if let Some(e) = d.event.as_deref().and_then(|j| serde_json::from_str(j).ok()) {
+        if let Some(e) = d
+            .event
+            .as_deref()
+            .and_then(|j| serde_json::from_str(j).ok())
+        {
             return Ok(e);
         }
         let repo_id = d
             .repo_id
             .ok_or_else(|| TriggerError(format!("delivery {} names no repository", d.id)))?;
-        let repo = self
-            .db
-            .repo_by_id(repo_id)
-            .await?
-            .ok_or_else(|| TriggerError(format!("the repository of delivery {} is gone", d.id)))?;
+        let repo =
+            self.db.repo_by_id(repo_id).await?.ok_or_else(|| {
+                TriggerError(format!("the repository of delivery {} is gone", d.id))
+            })?;
         let full = repo.full_name();
         let ev = event::build(
             &self.store,
@@ -253,7 +262,11 @@ impl Triggers {
                         .map_err(|e| format!("cannot open the trigger's secret: {e}"))?;
                     headers.push(("X-Kura-Signature-256", signature(&secret, &body)));
                 }
-                let a = self.config.webhooks.post(&t.row.target, body, &headers).await?;
+                let a = self
+                    .config
+                    .webhooks
+                    .post(&t.row.target, body, &headers)
+                    .await?;
                 Ok(Sent {
                     status: Some(a.status as i64),
                     excerpt: a.excerpt,
@@ -261,9 +274,15 @@ impl Triggers {
             }
             TriggerKind::Eventbridge { detail_type } => {
                 let detail = e.eventbridge_detail(d.id, urls).to_string();
-                let id = kura_aws::put_event(self.aws().await, &t.row.target, "kura", detail_type, &detail)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let id = kura_aws::put_event(
+                    self.aws().await,
+                    &t.row.target,
+                    "kura",
+                    detail_type,
+                    &detail,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 Ok(Sent {
                     status: None,
                     excerpt: format!("event {id}"),
@@ -330,6 +349,3 @@ impl TriggerWorker {
         self.engine.spawn()
     }
 }
-
-
-

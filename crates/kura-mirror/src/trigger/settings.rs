@@ -177,8 +177,9 @@ fn pattern(g: &str, what: &str) -> Result<glob::Pattern, String> {
     if g.is_empty() || g.chars().any(char::is_control) {
         return Err(format!("an empty or unprintable {what} glob"));
     }
-    glob::Pattern::new(g)
-        .map_err(|e| format!("{g:?} is not a {what} glob ({e}): write e.g. services/a/** or release/*"))
+    glob::Pattern::new(g).map_err(|e| {
+        format!("{g:?} is not a {what} glob ({e}): write e.g. services/a/** or release/*")
+    })
 }
 
 fn any_match(globs: &[String], s: &str) -> bool {
@@ -323,19 +324,45 @@ mod tests {
         assert!(a.decide(&tag).unwrap_err().contains("no changed paths"));
         let main_only = f(&["main"], &[], &[], &[]);
         assert!(main_only.decide(&main_a).is_ok());
-        assert!(main_only.decide(&feature).unwrap_err().contains("feature/x matches none"));
-        assert!(main_only.decide(&tag).unwrap_err().contains("branch filters only"));
-        assert!(f(&["feature/*"], &[], &[], &[]).decide(&feature).is_ok(), "* within a segment");
-        assert!(f(&["*"], &[], &[], &[]).decide(&feature).is_err(), "* does not cross /");
-        assert!(f(&["**"], &[], &[], &[]).decide(&feature).is_ok(), "** crosses /");
+        assert!(main_only
+            .decide(&feature)
+            .unwrap_err()
+            .contains("feature/x matches none"));
+        assert!(main_only
+            .decide(&tag)
+            .unwrap_err()
+            .contains("branch filters only"));
+        assert!(
+            f(&["feature/*"], &[], &[], &[]).decide(&feature).is_ok(),
+            "* within a segment"
+        );
+        assert!(
+            f(&["*"], &[], &[], &[]).decide(&feature).is_err(),
+            "* does not cross /"
+        );
+        assert!(
+            f(&["**"], &[], &[], &[]).decide(&feature).is_ok(),
+            "** crosses /"
+        );
         let tags = f(&[], &["v*"], &[], &[]);
         assert!(tags.decide(&tag).is_ok());
-        assert!(tags.decide(&main_a).unwrap_err().contains("tag filters only"));
+        assert!(tags
+            .decide(&main_a)
+            .unwrap_err()
+            .contains("tag filters only"));
         assert!(f(&[], &["release-*"], &[], &[]).decide(&tag).is_err());
         let no_docs = f(&[], &[], &[], &["docs/**", "*.md"]);
-        assert!(no_docs.decide(&main_a).is_ok(), "one file outside the excludes");
-        assert!(no_docs.decide(&event("refs/heads/main", &["docs/a.md", "x.md"])).is_err());
-        assert!(no_docs.decide(&tag).is_ok(), "excludes alone pass events without paths");
+        assert!(
+            no_docs.decide(&main_a).is_ok(),
+            "one file outside the excludes"
+        );
+        assert!(no_docs
+            .decide(&event("refs/heads/main", &["docs/a.md", "x.md"]))
+            .is_err());
+        assert!(
+            no_docs.decide(&tag).is_ok(),
+            "excludes alone pass events without paths"
+        );
         let mut many = main_b.clone();
         many.changed_paths_truncated = true;
         assert!(a.decide(&many).is_ok(), "unknown paths: sent");
@@ -348,15 +375,22 @@ mod tests {
         let v = Variable::parse("COMMIT={commit}-{branch}").unwrap();
         let e = event("refs/heads/main", &[]);
         assert_eq!(v.render(&e), format!("{}-main", "2".repeat(40)));
-        assert!(Variable::parse("X={nope}").unwrap_err().contains("unknown placeholder"));
+        assert!(Variable::parse("X={nope}")
+            .unwrap_err()
+            .contains("unknown placeholder"));
         assert!(Variable::parse("no-equals").is_err());
         assert!(Variable::parse("bad name=1").is_err());
         let s = TriggerSettings {
-            kind: TriggerKind::Webhook { format: WebhookFormat::Mattermost },
+            kind: TriggerKind::Webhook {
+                format: WebhookFormat::Mattermost,
+            },
             filters: f(&["main"], &[], &["a/**"], &[]),
         };
         assert_eq!(TriggerSettings::from_json(&s.to_json()).unwrap(), s);
         let json = s.to_json();
-        assert!(json.contains("\"type\":\"webhook\"") && json.contains("\"format\":\"mattermost\""), "{json}");
+        assert!(
+            json.contains("\"type\":\"webhook\"") && json.contains("\"format\":\"mattermost\""),
+            "{json}"
+        );
     }
 }

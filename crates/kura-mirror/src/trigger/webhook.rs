@@ -91,13 +91,22 @@ impl WebhookClient {
             }));
         if let Some(path) = ca_bundle {
             let pem = std::fs::read(path).map_err(|e| {
-                format!("cannot read the CA bundle {}: {e}; check ca_bundle (KURA_CA_BUNDLE)", path.display())
+                format!(
+                    "cannot read the CA bundle {}: {e}; check ca_bundle (KURA_CA_BUNDLE)",
+                    path.display()
+                )
             })?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                format!("the CA bundle {} is not PEM certificates: {e}", path.display())
+                format!(
+                    "the CA bundle {} is not PEM certificates: {e}",
+                    path.display()
+                )
             })?;
             if certs.is_empty() {
-                return Err(format!("the CA bundle {} holds no certificate", path.display()));
+                return Err(format!(
+                    "the CA bundle {} holds no certificate",
+                    path.display()
+                ));
             }
             for c in certs {
                 b = b.add_root_certificate(c);
@@ -126,13 +135,16 @@ impl WebhookClient {
                     .map_err(|e| format!("cannot resolve {host}: {e}; check the URL"))?
                     .collect();
                 let mut last = None;
-                if !addrs.iter().any(|a| match self.allow.permits(&host, a.ip()) {
-                    Ok(()) => true,
-                    Err(e) => {
-                        last = Some(e);
-                        false
-                    }
-                }) {
+                if !addrs
+                    .iter()
+                    .any(|a| match self.allow.permits(&host, a.ip()) {
+                        Ok(()) => true,
+                        Err(e) => {
+                            last = Some(e);
+                            false
+                        }
+                    })
+                {
                     return Err(last.unwrap_or_else(|| format!("{host} has no address")));
                 }
             }
@@ -250,12 +262,17 @@ mod tests {
     #[test]
     fn urls_are_checked_and_shown_without_secrets() {
         assert!(parse_url("ftp://x/").is_err());
-        assert!(parse_url("https://u:p@x/").unwrap_err().contains("no user name"));
+        assert!(parse_url("https://u:p@x/")
+            .unwrap_err()
+            .contains("no user name"));
         assert!(parse_url("not a url").is_err());
         assert_eq!(
             display_url("https://jenkins.corp/generic-webhook-trigger/invoke?token=abc"),
             "https://jenkins.corp/generic-webhook-trigger/invoke?…"
         );
-        assert_eq!(display_url("http://127.0.0.1:8080/hook"), "http://127.0.0.1:8080/hook");
+        assert_eq!(
+            display_url("http://127.0.0.1:8080/hook"),
+            "http://127.0.0.1:8080/hook"
+        );
     }
 }

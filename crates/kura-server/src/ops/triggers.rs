@@ -3,7 +3,9 @@
 //! server-wide (`TriggerScope::Server`); front ends decide who may touch which.
 
 use kura_db::{DeliveryAttempt, DeliveryFilter, Trigger, TriggerDelivery};
-use kura_mirror::trigger::{parse_url, Filters, TriggerKind, TriggerSettings, Variable, WebhookFormat};
+use kura_mirror::trigger::{
+    parse_url, Filters, TriggerKind, TriggerSettings, Variable, WebhookFormat,
+};
 
 use super::mirrors::DeliveryStatus;
 use super::{Ops, OpsError, Result};
@@ -58,11 +60,16 @@ fn invalid(m: impl Into<String>) -> OpsError {
 }
 
 fn check_bus(bus: &str) -> Result<()> {
-    let name = bus.rsplit_once(":event-bus/").map(|(_, n)| n).unwrap_or(bus);
+    let name = bus
+        .rsplit_once(":event-bus/")
+        .map(|(_, n)| n)
+        .unwrap_or(bus);
     let ok = !name.is_empty()
         && bus.len() <= 1600
         && name.len() <= 256
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
         && (!bus.contains(':') || bus.starts_with("arn:"));
     if ok {
         Ok(())
@@ -76,7 +83,8 @@ fn check_bus(bus: &str) -> Result<()> {
 fn check_pipeline(p: &str) -> Result<()> {
     let ok = !p.is_empty()
         && p.len() <= 100
-        && p.chars().all(|c| c.is_ascii_alphanumeric() || ".@-_".contains(c));
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".@-_".contains(c));
     if ok {
         Ok(())
     } else {
@@ -94,7 +102,11 @@ impl Ops {
         }
     }
 
-    pub async fn add_trigger(&self, scope: &TriggerScope, req: TriggerRequest<'_>) -> Result<TriggerInfo> {
+    pub async fn add_trigger(
+        &self,
+        scope: &TriggerScope,
+        req: TriggerRequest<'_>,
+    ) -> Result<TriggerInfo> {
         let repo_id = self.scope_repo_id(scope).await?;
         req.filters.check().map_err(invalid)?;
         let config = self.triggers.config();
@@ -108,7 +120,9 @@ impl Ops {
             }
         }
         if req.kind != "eventbridge" && req.detail_type.is_some() {
-            return Err(invalid("--detail-type applies to eventbridge triggers only"));
+            return Err(invalid(
+                "--detail-type applies to eventbridge triggers only",
+            ));
         }
         if req.kind != "codepipeline" && !req.variables.is_empty() {
             return Err(invalid("--variable applies to codepipeline triggers only"));
