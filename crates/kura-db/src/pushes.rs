@@ -129,12 +129,26 @@ impl Db {
         rows.iter().map(push).collect()
     }
 
-    /// Deletes pushes older than `before` (Unix seconds); returns how many.
+    /// Deletes pushes older than `before` (Unix seconds), and finished deliveries (with
+    /// their attempts) done before it; returns how many pushes.
     pub async fn prune_pushes(&self, before: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "DELETE FROM delivery_attempts WHERE delivery_id IN \
+             (SELECT id FROM deliveries WHERE done_at IS NOT NULL AND done_at < $1)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM deliveries WHERE done_at IS NOT NULL AND done_at < $1")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
         let r = sqlx::query("DELETE FROM pushes WHERE created_at < $1")
             .bind(before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(r.rows_affected())
     }
 }

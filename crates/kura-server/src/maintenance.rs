@@ -85,8 +85,8 @@ pub fn spawn(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-/// Pushes older than `push_log_retention` leave the log (every replica may do it; deleting
-/// twice is harmless).
+/// Pushes older than `push_log_retention` leave the log, and finished deliveries with them
+/// (every replica may do it; deleting twice is harmless).
 async fn prune_push_log(state: &AppState) {
     match state
         .ops

@@ -168,7 +168,7 @@ impl WebhookClient {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let mut resp = req.body(body).send().await.map_err(|e| describe(&e, url))?;
+        let mut resp = req.body(body).send().await.map_err(|e| describe(e.without_url(), url))?;
         let status = resp.status().as_u16();
         let mut excerpt = Vec::new();
         // Only the start of the answer: a receiver cannot make Kura read without end.
@@ -228,8 +228,8 @@ pub fn display_url(url: &str) -> String {
 }
 
 /// The innermost cause, which names what went wrong (our resolver's refusal, TLS, refused).
-fn describe(e: &reqwest::Error, url: &str) -> String {
-    let mut cur: &dyn std::error::Error = e;
+fn describe(e: reqwest::Error, url: &str) -> String {
+    let mut cur: &dyn std::error::Error = &e;
     let mut msgs = vec![];
     while let Some(next) = cur.source() {
         msgs.push(next.to_string());
