@@ -24,3 +24,5 @@ mod pages;
 mod permissions;
 mod protected;
 mod pushlog;
+mod trigger_pages;
+mod triggers;

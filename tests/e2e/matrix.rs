@@ -178,6 +178,16 @@ both! {
             [401, 401, 200, 200, 200, 200, 200, 403, 401, 401, 200, 200], &mut f);
         check(&k, &callers, "POST", "/api/v1/repos", Some(json!({"namespace": "team", "name": "x", "default_branch": "bad..branch"})),
             [401, 401, 403, 403, 403, 403, 400, 403, 401, 401, 403, 403], &mut f);
+        // A trigger of team/private and a server-wide one, to see that each scope keeps to its
+        // own (EventBridge: adding it reaches nothing; no push is made, so nothing is sent).
+        let add_trigger = |path: &str| {
+            let r = send(&k, &callers.creds[6], "POST", path, Some(&json!({"kind": "eventbridge"})), false);
+            assert_eq!(r.status, 201, "{}", r.describe());
+            r.json()["id"].as_i64().expect("trigger id")
+        };
+        let repo_trigger = add_trigger("/api/v1/repos/team/private/triggers");
+        let server_trigger = add_trigger("/api/v1/triggers");
+        let bad_trigger = Some(json!({"kind": "nope"}));
         for repo in ["private", "public"] {
             let hidden = if repo == "private" { 404 } else { 200 };
             let hidden_adm = if repo == "private" { 404 } else { 403 };
@@ -209,6 +219,59 @@ both! {
                 [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
             check(&k, &callers, "POST", &format!("{base}/mirrors/999999/sync"), None,
                 [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
+            // triggers: repository admins (and site admins)
+            check(&k, &callers, "GET", &format!("{base}/triggers"), None,
+                [401, 401, hidden_adm, 403, 403, 200, 200, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "POST", &format!("{base}/triggers"), bad_trigger.clone(),
+                [401, 401, hidden_adm, 403, 403, 400, 400, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "POST", &format!("{base}/triggers"), Some(json!({"kind": "webhook", "url": "https://example.invalid/", "bus": "default"})),
+                [401, 401, hidden_adm, 403, 403, 400, 400, 403, 401, 401, 403, 403], &mut f);
+            // team/private's own trigger shows there only; the server-wide one in no repository
+            let own = if repo == "private" { 200 } else { 404 };
+            check(&k, &callers, "GET", &format!("{base}/triggers/{repo_trigger}"), None,
+                [401, 401, hidden_adm, 403, 403, own, own, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "GET", &format!("{base}/triggers/{server_trigger}"), None,
+                [401, 401, hidden_adm, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "DELETE", &format!("{base}/triggers/999999"), None,
+                [401, 401, hidden_adm, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "DELETE", &format!("{base}/triggers/{server_trigger}"), None,
+                [401, 401, hidden_adm, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+            if repo == "public" {
+                check(&k, &callers, "DELETE", &format!("{base}/triggers/{repo_trigger}"), None,
+                    [401, 401, 403, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+            }
+            check(&k, &callers, "GET", &format!("{base}/deliveries"), None,
+                [401, 401, hidden_adm, 403, 403, 200, 200, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "GET", &format!("{base}/deliveries?trigger={server_trigger}"), None,
+                [401, 401, hidden_adm, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "GET", &format!("{base}/deliveries/999999"), None,
+                [401, 401, hidden_adm, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+            check(&k, &callers, "POST", &format!("{base}/deliveries/999999/redeliver"), None,
+                [401, 401, hidden_adm, 403, 403, 404, 404, 403, 401, 401, 403, 403], &mut f);
+        }
+        // server-wide triggers: site admins only
+        check(&k, &callers, "GET", "/api/v1/triggers", None,
+            [401, 401, 403, 403, 403, 403, 200, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "POST", "/api/v1/triggers", bad_trigger.clone(),
+            [401, 401, 403, 403, 403, 403, 400, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "GET", &format!("/api/v1/triggers/{server_trigger}"), None,
+            [401, 401, 403, 403, 403, 403, 200, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "GET", &format!("/api/v1/triggers/{repo_trigger}"), None,
+            [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "DELETE", "/api/v1/triggers/999999", None,
+            [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "DELETE", &format!("/api/v1/triggers/{repo_trigger}"), None,
+            [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "GET", "/api/v1/deliveries", None,
+            [401, 401, 403, 403, 403, 403, 200, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "GET", "/api/v1/deliveries/999999", None,
+            [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
+        check(&k, &callers, "POST", "/api/v1/deliveries/999999/redeliver", None,
+            [401, 401, 403, 403, 403, 403, 404, 403, 401, 401, 403, 403], &mut f);
+        // Nothing above removed either trigger.
+        for path in [format!("/api/v1/repos/team/private/triggers/{repo_trigger}"), format!("/api/v1/triggers/{server_trigger}")] {
+            let r = send(&k, &callers.creds[6], "GET", &path, None, false);
+            assert_eq!(r.status, 200, "{path} still there: {}", r.describe());
         }
         // Deleting: everyone refused but the repository admin, who deletes it (last).
         check(&k, &callers, "DELETE", "/api/v1/repos/team/doomed", None,

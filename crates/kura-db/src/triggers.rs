@@ -170,7 +170,10 @@ pub struct NewTrigger<'a> {
 /// Which deliveries a listing shows.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DeliveryFilter {
+    /// Deliveries of pushes to this repository ...
     pub repo_id: Option<i64>,
+    /// ... by triggers of this repository (`Some`), or by server-wide triggers (`Some(None)`).
+    pub trigger_repo: Option<Option<i64>>,
     pub target_id: Option<i64>,
     /// Only those that failed: given up, or retrying after a failed attempt.
     pub failed: bool,
@@ -265,13 +268,17 @@ impl Db {
         let rows = sqlx::query(&format!(
             "{DELIVERY_SELECT} WHERE ($1 = 0 OR d.repo_id = $1) AND ($2 = 0 OR d.target_id = $2) \
              AND ($3 = 0 OR d.status = 'failed' OR (d.done_at IS NULL AND d.attempts > 0)) \
-             AND ($4 = 0 OR d.id < $4) ORDER BY d.id DESC LIMIT $5"
+             AND ($4 = 0 OR d.id < $4) \
+             AND ($6 = 0 OR ($7 = 0 AND t.repo_id IS NULL) OR t.repo_id = $7) \
+             ORDER BY d.id DESC LIMIT $5"
         ))
         .bind(f.repo_id.unwrap_or(0))
         .bind(f.target_id.unwrap_or(0))
         .bind(f.failed as i64)
         .bind(f.before.unwrap_or(0))
         .bind(f.limit)
+        .bind(f.trigger_repo.is_some() as i64)
+        .bind(f.trigger_repo.flatten().unwrap_or(0))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(delivery).collect()

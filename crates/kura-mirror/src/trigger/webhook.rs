@@ -168,7 +168,11 @@ impl WebhookClient {
         for (k, v) in headers {
             req = req.header(*k, v);
         }
-        let mut resp = req.body(body).send().await.map_err(|e| describe(e.without_url(), url))?;
+        let mut resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| describe(e.without_url(), url))?;
         let status = resp.status().as_u16();
         let mut excerpt = Vec::new();
         // Only the start of the answer: a receiver cannot make Kura read without end.
@@ -205,7 +209,7 @@ pub fn parse_url(url: &str) -> Result<url::Url, String> {
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err(
-            "put no user name or password in the webhook URL: Kura signs each request with --secret-stdin (X-Kura-Signature-256)"
+            "put no user name or password in the webhook URL: give the trigger a secret instead, and Kura signs each request (X-Kura-Signature-256)"
                 .into(),
         );
     }

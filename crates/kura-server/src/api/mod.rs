@@ -3,12 +3,13 @@
 
 mod mirrors;
 mod repos;
+mod triggers;
 mod users;
 
 #[cfg(test)]
 mod openapi_tests;
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -68,6 +69,40 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/repos/{ns}/{name}/mirrors/{id}/sync", post(mirrors::sync))
         .route("/repos/{ns}/{name}/pushes", get(repos::pushes))
+        .route(
+            "/repos/{ns}/{name}/triggers",
+            get(triggers::repo_list).post(triggers::repo_add),
+        )
+        .route(
+            "/repos/{ns}/{name}/triggers/{id}",
+            get(triggers::repo_show).delete(triggers::repo_remove),
+        )
+        .route(
+            "/repos/{ns}/{name}/deliveries",
+            get(triggers::repo_deliveries),
+        )
+        .route(
+            "/repos/{ns}/{name}/deliveries/{id}",
+            get(triggers::repo_delivery),
+        )
+        .route(
+            "/repos/{ns}/{name}/deliveries/{id}/redeliver",
+            post(triggers::repo_redeliver),
+        )
+        .route(
+            "/triggers",
+            get(triggers::server_list).post(triggers::server_add),
+        )
+        .route(
+            "/triggers/{id}",
+            get(triggers::server_show).delete(triggers::server_remove),
+        )
+        .route("/deliveries", get(triggers::server_deliveries))
+        .route("/deliveries/{id}", get(triggers::server_delivery))
+        .route(
+            "/deliveries/{id}/redeliver",
+            post(triggers::server_redeliver),
+        )
         .fallback(|| async {
             ApiError(HttpError::not_found(
                 "no such API endpoint; see /api/v1/openapi.json",
@@ -114,6 +149,44 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 r.status(),
                 format!(
                     "{}; send a JSON body as described in /api/v1/openapi.json",
+                    r.body_text()
+                ),
+            ))),
+        }
+    }
+}
+
+/// `Query<T>` whose rejections are JSON errors too.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(ApiQuery(v)),
+            Err(r) => Err(ApiError(HttpError::new(
+                r.status(),
+                format!(
+                    "{}; see the operation's parameters in /api/v1/openapi.json",
+                    r.body_text()
+                ),
+            ))),
+        }
+    }
+}
+
+/// `Path<T>` whose rejections (an id that is not a number) are JSON errors too.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(ApiPath(v)),
+            Err(r) => Err(ApiError(HttpError::new(
+                r.status(),
+                format!(
+                    "{}; see the operation's path in /api/v1/openapi.json",
                     r.body_text()
                 ),
             ))),

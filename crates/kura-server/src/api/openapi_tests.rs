@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::mirrors::MirrorView;
 use super::repos::{PushView, RefView, RepoView};
+use super::triggers::{AttemptView, DeliveryView, RedeliveryView, TriggerView, VariableView};
 use super::users::{TokenView, UserView};
 use super::OPENAPI;
 
@@ -187,6 +188,115 @@ async fn documented_shapes_equal_what_handlers_return() {
         keys(&push["refs"][0]),
         keys(&ref_schema["properties"]),
         "Push.refs items"
+    );
+    fn trigger_view(
+        kind: &'static str,
+        format: Option<&'static str>,
+        detail_type: Option<String>,
+        variables: Option<Vec<VariableView>>,
+    ) -> TriggerView {
+        TriggerView {
+            id: 1,
+            repo: Some("a/b".into()),
+            kind,
+            target: "t".into(),
+            format,
+            detail_type,
+            variables,
+            branches: vec![],
+            tags: vec![],
+            paths: vec![],
+            exclude_paths: vec![],
+            has_secret: false,
+            pending: 0,
+            lag_seconds: 0,
+            next_attempt_at: None,
+            last_attempt_at: None,
+            last_success_at: None,
+            last_error: None,
+            runs: 0,
+            failures: 0,
+            created_at: 0,
+        }
+    }
+    let trigger = j(trigger_view(
+        "codepipeline",
+        None,
+        None,
+        Some(vec![VariableView {
+            name: "COMMIT".into(),
+            value: "{commit}".into(),
+        }]),
+    ));
+    assert_shape(&doc, "Trigger", trigger.clone());
+    let variable_schema =
+        &doc["components"]["schemas"]["Trigger"]["properties"]["variables"]["items"];
+    assert_eq!(
+        keys(&trigger["variables"][0]),
+        keys(&variable_schema["properties"]),
+        "Trigger.variables items"
+    );
+    // Every field is there whatever the kind (null where it does not apply).
+    assert_shape(
+        &doc,
+        "Trigger",
+        j(trigger_view("webhook", Some("json"), None, None)),
+    );
+    assert_shape(
+        &doc,
+        "Trigger",
+        j(trigger_view(
+            "eventbridge",
+            None,
+            Some("Kura Push".into()),
+            None,
+        )),
+    );
+    let delivery = j(DeliveryView {
+        id: 1,
+        trigger: 1,
+        repo: Some("a/b".into()),
+        ref_name: "refs/heads/main".into(),
+        before: "0".into(),
+        after: "1".into(),
+        pusher: "a".into(),
+        created_at: 0,
+        done_at: None,
+        status: "pending",
+        attempts: 1,
+        last_status: None,
+        last_error: None,
+        note: None,
+        redelivery_of: None,
+        attempt_log: Some(vec![AttemptView {
+            started_at: 0,
+            duration_ms: 1,
+            status_code: Some(500),
+            error: None,
+            response_excerpt: None,
+        }]),
+    });
+    assert_shape(&doc, "Delivery", delivery.clone());
+    let attempt_schema =
+        &doc["components"]["schemas"]["Delivery"]["properties"]["attempt_log"]["items"];
+    assert_eq!(
+        keys(&delivery["attempt_log"][0]),
+        keys(&attempt_schema["properties"]),
+        "Delivery.attempt_log items"
+    );
+    let (_, required) = schema_fields(&doc, "Delivery");
+    assert!(
+        !required.contains("attempt_log"),
+        "listings leave attempt_log out: it cannot be required"
+    );
+    assert_shape(
+        &doc,
+        "Redelivery",
+        j(RedeliveryView {
+            queued: true,
+            delivery: 2,
+            redelivery_of: 1,
+        }),
     );
     let err = crate::error::HttpError::not_found("x").json();
     let body = error_body(err).await;

@@ -116,7 +116,7 @@ impl Ops {
                 return Err(only_webhook("a secret"));
             }
             if req.format.is_some() {
-                return Err(only_webhook("--format"));
+                return Err(only_webhook("a format"));
             }
         }
         if req.kind != "eventbridge" && req.detail_type.is_some() {
@@ -125,7 +125,7 @@ impl Ops {
             ));
         }
         if req.kind != "codepipeline" && !req.variables.is_empty() {
-            return Err(invalid("--variable applies to codepipeline triggers only"));
+            return Err(invalid("variables apply to codepipeline triggers only"));
         }
         let (kind, target) = match req.kind {
             "webhook" => {
@@ -147,7 +147,7 @@ impl Ops {
                 check_bus(bus)?;
                 let detail_type = req.detail_type.unwrap_or("Kura Push").trim();
                 if detail_type.is_empty() || detail_type.len() > 128 {
-                    return Err(invalid("--detail-type must be 1 to 128 characters"));
+                    return Err(invalid("the detail-type must be 1 to 128 characters"));
                 }
                 (
                     TriggerKind::Eventbridge {
@@ -270,8 +270,8 @@ impl Ops {
         Ok(())
     }
 
-    /// The delivery log of a scope, newest first: a repository's deliveries (of its own and of
-    /// server-wide triggers) or those of the server-wide triggers.
+    /// The delivery log of a scope, newest first: the deliveries of a repository's own
+    /// triggers, or of the server-wide ones.
     pub async fn trigger_deliveries(
         &self,
         scope: &TriggerScope,
@@ -284,25 +284,21 @@ impl Ops {
         if let Some(t) = trigger {
             self.trigger(scope, t).await?;
         }
-        let mut rows = self
+        Ok(self
             .db
             .trigger_deliveries(DeliveryFilter {
                 repo_id,
+                trigger_repo: Some(repo_id),
                 target_id: trigger,
                 failed,
                 before,
                 limit: limit.clamp(1, MAX_DELIVERIES),
             })
-            .await?;
-        if repo_id.is_none() && trigger.is_none() {
-            let server: Vec<i64> = self.db.triggers(None).await?.iter().map(|t| t.id).collect();
-            rows.retain(|d| server.contains(&d.target_id));
-        }
-        Ok(rows)
+            .await?)
     }
 
-    /// A delivery and its attempts, when it belongs to `scope`: one of the repository's own,
-    /// or of a server-wide trigger.
+    /// A delivery and its attempts, when it belongs to `scope`: of one of the repository's
+    /// own triggers, or of a server-wide trigger (`None`: anywhere, for the CLI).
     pub async fn delivery(
         &self,
         scope: Option<&TriggerScope>,

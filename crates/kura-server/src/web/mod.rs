@@ -12,6 +12,7 @@ mod repo;
 mod search;
 mod session;
 mod settings;
+mod triggers;
 
 use std::sync::{Arc, OnceLock};
 
@@ -62,7 +63,23 @@ pub fn routes() -> Router<AppState> {
         .route("/{ns}/{repo}/branches", get(refs::branches))
         .route("/{ns}/{repo}/tags", get(refs::tags))
         .route("/{ns}/{repo}/archive/{*file}", get(refs::archive))
-        .route("/{ns}/{repo}/search", get(search::search));
+        .route("/{ns}/{repo}/search", get(search::search))
+        .route(
+            "/{ns}/{repo}/settings/triggers",
+            get(triggers::show).post(triggers::add),
+        )
+        .route(
+            "/{ns}/{repo}/settings/triggers/{id}/remove",
+            post(triggers::remove),
+        )
+        .route(
+            "/{ns}/{repo}/settings/triggers/deliveries/{id}",
+            get(triggers::delivery),
+        )
+        .route(
+            "/{ns}/{repo}/settings/triggers/deliveries/{id}/redeliver",
+            post(triggers::redeliver),
+        );
     Router::new()
         .route("/", get(home::home))
         .route("/login", get(session::login_page).post(session::login))
