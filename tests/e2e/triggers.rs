@@ -159,6 +159,20 @@ both! {
         let logs = k.logs();
         assert!(!logs.contains(secret) && !logs.contains("query-secret-77"), "secrets in the log");
 
+        // /metrics: per trigger, what was delivered and how many runs failed.
+        let admin = k.token("admin", "read");
+        let m = k.req("GET", "/metrics").bearer(&admin).send().text();
+        let figure = |name: &str| -> i64 {
+            let key = format!("{name}{{repo=\"alice/app\",trigger=\"{id}\",kind=\"webhook\"}} ");
+            m.lines()
+                .find_map(|l| l.strip_prefix(&key))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{key} missing from /metrics:\n{m}"))
+        };
+        assert_eq!(figure("kura_trigger_delivered_events_total"), 6, "main twice, the redelivery, the tag, topic created and deleted");
+        assert!(figure("kura_trigger_failed_attempts_total") >= 2, "the two 503s");
+        assert_eq!(figure("kura_trigger_pending_events"), 0);
+
         // Removing the trigger stops the events.
         k.cli_ok(&["trigger", "remove", &id]);
         k.commit(&dir, "x.txt", "x\n", "after removal");

@@ -247,7 +247,7 @@ impl Filters {
                 return Ok(());
             }
             return Err(format!(
-                "no changed paths (tag pushes and deletions change none); this trigger wants paths {}",
+                "no changed paths (a tag, a deletion, or a branch created at an existing commit); this trigger wants paths {}",
                 self.paths.join(", ")
             ));
         }
