@@ -5,7 +5,9 @@ Both servers serve the same bare repositories on loopback ports; every figure is
 alternating runs (Kura, reference, Kura, reference, ...) and reported as min/median/max per
 server and as the ratio Kura / reference. Figure 6 (`--only pages`) compares Kura's browser
 pages with cgit under the same nginx + fcgiwrap, on the same repository directory, against
-absolute targets. See BENCHMARKS.md for what each figure means.
+absolute targets. Figure 7 (`--only triggers`) times push-to-webhook latency: from `git push`
+to Kura's push-trigger POST arriving at a receiver inside this script (no peer: git
+http-backend has no webhooks). See BENCHMARKS.md for what each figure means.
 Standard library only (Python 3.11).
 """
 
@@ -16,6 +18,7 @@ import base64
 import datetime as dt
 import glob
 import http.client
+import http.server
 import json
 import os
 import platform
@@ -58,6 +61,7 @@ MODES = {
         tput_levels={1: 3, 8: 8, 16: 16},  # concurrency -> requests per run
         page_runs=30,
         page_warmup=3,
+        trigger_pushes=50,
     ),
     "full": dict(
         gen=GenParams(commits=20000, files=5000, branches=300, tags=150, large_blobs=4, large_blob_mb=4.0),
@@ -71,6 +75,7 @@ MODES = {
         tput_levels={1: 4, 8: 16, 16: 32},
         page_runs=30,
         page_warmup=3,
+        trigger_pushes=50,
     ),
     # development smoke test only: a tiny repository, two runs of everything
     "tiny": dict(
@@ -85,6 +90,7 @@ MODES = {
         tput_levels={1: 1, 8: 8, 16: 16},
         page_runs=5,
         page_warmup=1,
+        trigger_pushes=10,
     ),
 }
 # The pages group (figure 6) always uses the 20 000-commit repository (generated once, ~40 s,
@@ -93,7 +99,9 @@ for _m in ("quick", "full"):
     MODES[_m]["pages_gen"] = MODES["full"]["gen"]
 MODES["tiny"]["pages_gen"] = MODES["tiny"]["gen"]
 
-GROUPS = ("clone", "throughput", "refs", "push", "pages")
+GROUPS = ("clone", "throughput", "refs", "push", "pages", "triggers")
+# the groups measured against a peer served by nginx + fcgiwrap (git http-backend or cgit)
+PEER_GROUPS = ("clone", "throughput", "refs", "push", "pages")
 
 TARGETS = {
     # figure id -> (description, max ratio); lower is better for all of them
@@ -125,6 +133,13 @@ PAGES_FILE_VERSIONS = 60
 PAGES_RARE_WORD = "frobnicate"  # only in PAGES_FILE: a search has to read every file
 PAGES_COMMON_WORD = "bitmap"  # in most files: a search stops at Kura's 200-match limit
 CGIT_CGI = "/usr/lib/cgit/cgit.cgi"
+
+# figure 7, push triggers: Kura's median push-to-webhook latency (from just before `git push`
+# starts to the event's arrival at the receiver, so it includes the pusher's own wait)
+TRIGGER_TARGET_S = 1.0
+TRIGGER_TARGET = "≤ 1 s (p50, including the pusher's wait)"
+TRIGGER_REPO = "triggers"  # bench/triggers, created empty
+TRIGGER_WAIT_S = 10.0  # longest wait for one push's event before the next push
 
 
 def log(msg: str) -> None:
@@ -413,6 +428,76 @@ class PageClient:
             self.conn = None
 
 
+class WebhookReceiver:
+    """A webhook endpoint on 127.0.0.1 (http.server in a thread) that records, for every POST,
+    its arrival time (time.monotonic() once the whole body is read, when a real receiver could
+    act on it), the JSON body's `after` and `ref`, and the X-Kura-* headers; answers 200 at
+    once."""
+
+    def __init__(self):
+        self.events: list[dict] = []
+        self.cond = threading.Condition()
+        recv = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as most real receivers allow
+
+            def do_POST(self):  # noqa: N802
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n)
+                arrived = time.monotonic()
+                try:
+                    doc = json.loads(body)
+                except ValueError:
+                    doc = {}
+                ev = {
+                    "t": arrived,
+                    "after": doc.get("after") if isinstance(doc, dict) else None,
+                    "ref": doc.get("ref") if isinstance(doc, dict) else None,
+                    "path": self.path,
+                    "event": self.headers.get("X-Kura-Event"),
+                    "delivery": self.headers.get("X-Kura-Delivery"),
+                    "bytes": len(body),
+                }
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "3")
+                self.end_headers()
+                self.wfile.write(b"ok\n")
+                with recv.cond:
+                    recv.events.append(ev)
+                    recv.cond.notify_all()
+
+            def log_message(self, *a):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                       daemon=True)
+        self.thread.start()
+
+    def url(self, path="/hook") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_for(self, after: str, deadline: float) -> dict | None:
+        """The first event whose `after` is `after`, waiting until time.monotonic() >= deadline."""
+        with self.cond:
+            while True:
+                for ev in self.events:
+                    if ev["after"] == after:
+                        return ev
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
 # --------------------------------------------------------------------------------------------
 # servers
 
@@ -470,7 +555,7 @@ class Bench:
         self.args = args
         self.mode = dict(MODES[args.mode])
         if args.runs:
-            for k in ("clone_runs", "small_runs", "push_runs", "tput_runs", "page_runs"):
+            for k in ("clone_runs", "small_runs", "push_runs", "tput_runs", "page_runs", "trigger_pushes"):
                 self.mode[k] = args.runs
         self.only = None
         if args.only:
@@ -495,9 +580,14 @@ class Bench:
         self.ref: Server | None = None
         self.maintained = False
         self.cgit: dict | None = None  # base URL and set-up of cgit (figure 6)
+        self.receiver: WebhookReceiver | None = None  # the webhook endpoint (figure 7)
 
     def want(self, group: str) -> bool:
         return self.only is None or group in self.only
+
+    def wants_peer(self) -> bool:
+        """Whether a selected group needs the reference (nginx + fcgiwrap + git http-backend / cgit)."""
+        return any(self.want(g) for g in PEER_GROUPS)
 
     # ---------------------------------------------------------------- set-up
 
@@ -515,6 +605,8 @@ class Bench:
         }
 
     def install_packages(self):
+        if not self.wants_peer():
+            return
         need = [p for p, exe in (("nginx", "nginx"), ("fcgiwrap", "fcgiwrap"), ("gcc", "cc"))
                 if not shutil.which(exe) and not os.path.exists(f"/usr/sbin/{exe}")]
         if self.want("pages") and not os.path.exists(CGIT_CGI):
@@ -611,7 +703,7 @@ class Bench:
             self.repos.append(Repo("pages", f"{pp.label()} plus a commit adding {PAGES_FILE} "
                                    f"({PAGES_FILE_LINES} lines) and {PAGES_FILE_VERSIONS} commits that each change "
                                    "its last line", pages, "main", "pages", describe(pages, self.git)))
-        if not self.repos:
+        if not self.repos and not self.want("triggers"):
             raise BenchError("nothing to measure")
 
     def kura_cli(self, *args, stdin=None) -> str:
@@ -630,6 +722,9 @@ class Bench:
             "KURA_SHUTDOWN_GRACE": "3s",
             "LC_ALL": "C",
         }
+        if self.want("triggers"):
+            # webhooks may only reach the allowed targets: here the receiver on loopback
+            self.kura_env["KURA_TRIGGER_ALLOWED_TARGETS"] = "127.0.0.1"
         (self.work / "kura-home").mkdir(parents=True, exist_ok=True)
         cfg = self.kura_cli("config")
         # background maintenance would repack repositories in the middle of a measurement:
@@ -1126,7 +1221,7 @@ http {{
         for _ in range(10):
             vals.append(rss_of(self.kura.roots) / MiB)
             time.sleep(0.1)
-        ref_vals = rss_of(self.ref.roots + list(self.ref.idle)) / MiB
+        ref_vals = rss_of(self.ref.roots + list(self.ref.idle)) / MiB if self.ref else 0.0
         split = rss_split(self.kura.roots[0])
         self.results.setdefault("idle_rss", {})[when] = {
             "kura_mib": statistics.median(vals),
@@ -1135,7 +1230,7 @@ http {{
             "reference_tree_mib": ref_vals,
         }
         log(f"idle RSS {when}: kura {statistics.median(vals):.1f} MiB (anonymous {split['anon_mib']:.1f}, "
-            f"file-backed {split['file_mib']:.1f}), reference tree {ref_vals:.1f} MiB")
+            f"file-backed {split['file_mib']:.1f})" + (f", reference tree {ref_vals:.1f} MiB" if self.ref else ""))
 
     # figure 6
     def pages_subjects(self, repo: Repo) -> dict:
@@ -1377,6 +1472,171 @@ http {{
         log(f"  {fid} {variant}: kura {ks['median']:.2f} ms (p90 {ks['p90']:.2f}){rt}; target "
             f"{fig['target_ms']:g} ms {'met' if fig['meets_target'] else 'MISSED'}")
 
+    # figure 7
+    def fig_triggers(self):
+        """Push-to-webhook latency: a webhook trigger on an empty repository posts to a receiver
+        in this process; each of `trigger_pushes` sequential pushes of one new commit is timed
+        from just before `git push` starts to the arrival of the event whose `after` is that
+        commit (and the next push starts only then). No peer: git http-backend has no webhooks."""
+        n = self.mode["trigger_pushes"]
+        full = f"bench/{TRIGGER_REPO}"
+        env = self.client_env()
+        self.receiver = rx = WebhookReceiver()
+        try:
+            self.kura_cli("repo", "create", full, "--default-branch", "main")
+            added = run([self.kura_bin, "trigger", "add", full, "webhook", rx.url("/kura-bench?token=t")],
+                        env=self.kura_env)
+            added_msg = (added.stderr + added.stdout).decode(errors="replace").strip()
+            log(f"triggers: {added_msg}")
+            # the commits, made up front outside the timing: a chain on main, each changing one
+            # line of a small file (commit 0 is the initial push, which creates the branch)
+            client = self.work / "trigger-client"
+            shutil.rmtree(client, ignore_errors=True)
+            client.mkdir(parents=True)
+            g = lambda *a: run([self.git, "-C", client, *a], env=env).stdout.decode().strip()  # noqa: E731
+            g("init", "--quiet", "--initial-branch=main")
+            g("config", "user.name", "Bench")
+            g("config", "user.email", "bench@example.com")
+            commits = []
+            for i in range(n + 1):
+                (client / "build.txt").write_text(f"build {i}\n")
+                g("add", "build.txt")
+                g("commit", "--quiet", "--no-verify", "-m", f"trigger bench push {i}")
+                commits.append(g("rev-parse", "HEAD"))
+            url = self.kura.url(TRIGGER_REPO)
+            push_argv = [self.git, "-C", str(client), "-c", f"http.extraHeader={self.kura.push_header}", "push",
+                         "--no-verify", url]
+
+            def push(sha: str) -> tuple[float, float, str]:
+                t0 = time.monotonic()
+                r = subprocess.run(push_argv + [f"{sha}:refs/heads/main"], env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+                t1 = time.monotonic()
+                err = r.stderr.decode(errors="replace")
+                if r.returncode != 0:
+                    raise BenchError(f"git push {url} {sha[:12]}:main failed ({r.returncode}): {err.strip()[-1500:]}")
+                return t0, t1, err
+
+            def remote_line(err: str) -> str | None:
+                return next((ln.strip().removeprefix("remote:").strip() for ln in err.splitlines()
+                             if "queued" in ln and "trigger" in ln), None)
+
+            log(f"triggers: initial push of {full}, then {n} sequential pushes of one commit each "
+                f"(webhook receiver {rx.url('/')})")
+            t0, t1, err = push(commits[0])
+            first = rx.wait_for(commits[0], t1 + 30)
+            if first is None:
+                raise BenchError(f"the event of the initial push to {full} ({commits[0][:12]}) did not reach "
+                                 f"{rx.url('/')} within 30 s: {self.trigger_deliveries(full)}")
+            initial_line = remote_line(err)
+            initial_ms = (first["t"] - t0) * 1000
+            latency, wall, after_return, missing, no_line = [], [], [], [], []
+            line = None
+            cpu0 = self.kura.cpu()
+            for i, sha in enumerate(commits[1:], 1):
+                t0, t1, err = push(sha)
+                ln = remote_line(err)
+                if ln is None:
+                    no_line.append(i)
+                elif line is None:
+                    line = ln
+                ev = rx.wait_for(sha, t1 + TRIGGER_WAIT_S)
+                wall.append((t1 - t0) * 1000)
+                if ev is None:
+                    log(f"  push {i} ({sha[:12]}): no event within {TRIGGER_WAIT_S:g} s of the push")
+                    missing.append((i, sha, t0, t1))
+                    continue
+                latency.append((ev["t"] - t0) * 1000)
+                after_return.append((ev["t"] - t1) * 1000)
+            cpu1 = self.kura.cpu()
+            late = []
+            if missing:  # one last chance for stragglers
+                deadline = time.monotonic() + TRIGGER_WAIT_S
+                for i, sha, t0, t1 in missing:
+                    ev = rx.wait_for(sha, deadline)
+                    if ev is not None:
+                        late.append(i)
+                        latency.append((ev["t"] - t0) * 1000)
+                        after_return.append((ev["t"] - t1) * 1000)
+            wanted = set(commits[1:])
+            with rx.cond:
+                events = list(rx.events)
+            got = [e for e in events if e["after"] in wanted]
+            received = len(latency)  # pushes whose event arrived (each timed once)
+            if received != n:
+                lost = [f"push {i} ({sha[:12]})" for i, sha, _, _ in missing if i not in late]
+                other = [e for e in events if e["after"] not in wanted and e["after"] != commits[0]]
+                raise BenchError(
+                    f"triggers: {received} of {n} push events reached the receiver; missing: {', '.join(lost)}"
+                    + (f"; {len(other)} unexpected event(s), e.g. {other[0]}" if other else "")
+                    + f"; {self.trigger_deliveries(full)}")
+            if late:
+                self.results["notes"].append(
+                    f"Triggers: the events of push(es) {', '.join(map(str, late))} came more than "
+                    f"{TRIGGER_WAIT_S:g} s after their push; the next push had started by then.")
+            if no_line:
+                self.results["notes"].append(
+                    f"Triggers: {len(no_line)} of {n} pushes showed no `remote: queued ...` line "
+                    f"(e.g. push {no_line[0]}).")
+            kinds = sorted({str(e["event"]) for e in got})
+            if kinds != ["push"]:
+                self.results["notes"].append(f"Triggers: X-Kura-Event of the events was {', '.join(kinds)}, not push.")
+            dups = len(got) - received
+            deliveries = [e["delivery"] for e in got]
+            self.results["triggers"] = {
+                "repo": full,
+                "pushes": n,
+                "received": received,
+                "duplicates": dups,
+                "late": late,
+                "trigger_added": added_msg,
+                "receiver": rx.url("/kura-bench?token=t"),
+                "remote_line": line or initial_line,
+                "pushes_without_remote_line": len(no_line),
+                "event_headers": {"X-Kura-Event": kinds, "X-Kura-Delivery": f"{deliveries[0]} ... {deliveries[-1]}"},
+                "event_bytes": statistics.median(e["bytes"] for e in got),
+                "kura_cpu_per_push_ms": ((cpu1[0] + cpu1[1]) - (cpu0[0] + cpu0[1])) / n * 1000,
+                "initial_push_latency_ms": initial_ms,
+            }
+            self.add_trigger_fig("triggers.latency", "push to webhook received", latency, target=True)
+            self.add_trigger_fig("triggers.push_wall", "git push wall time", wall)
+            self.add_trigger_fig("triggers.after_push", "event after git push returned", after_return)
+            f = self.results["figures"][-3]
+            log(f"  triggers: {received}/{n} events received; push to webhook p50 {f['kura']['median']:.0f} ms, "
+                f"p90 {f['kura']['p90']:.0f} ms, max {f['kura']['max']:.0f} ms; git push p50 "
+                f"{statistics.median(wall):.0f} ms; target {TRIGGER_TARGET} {'met' if f['meets_target'] else 'MISSED'}")
+        finally:
+            rx.close()
+
+    def trigger_deliveries(self, full: str) -> str:
+        """What `kura trigger deliveries` says, for an error message."""
+        r = run([self.kura_bin, "trigger", "deliveries", full, "--limit", "5"], check=False, env=self.kura_env)
+        out = (r.stdout + r.stderr).decode(errors="replace").strip()
+        return f"`kura trigger deliveries {full}` says:\n{out[-1500:]}"
+
+    def add_trigger_fig(self, fid: str, metric: str, xs: list[float], target: bool = False):
+        ks = dict(summary(xs), p90=p90(xs))
+        fig = {
+            "id": fid,
+            "group": "triggers",
+            "repo": TRIGGER_REPO,
+            "proto": f"{self.mode['trigger_pushes']} pushes of 1 commit",
+            "metric": metric,
+            "unit": "ms",
+            "better": "lower",
+            "reference_name": None,  # no peer: git http-backend has no webhooks
+            "kura": ks,
+            "reference": None,
+            "ratio": None,
+            "pair_ratio": None,
+            "samples": {"kura": xs, "reference": []},
+        }
+        if target:
+            fig["target_text"] = TRIGGER_TARGET
+            fig["target_ms"] = TRIGGER_TARGET_S * 1000
+            fig["meets_target"] = ks["median"] <= TRIGGER_TARGET_S * 1000
+        self.results["figures"].append(fig)
+
     # ---------------------------------------------------------------- main
 
     def run(self):
@@ -1390,9 +1650,10 @@ http {{
         self.prepare_repos()
         log("starting Kura")
         self.setup_kura()
-        log("starting the reference (nginx + fcgiwrap + git http-backend)")
-        self.setup_reference()
-        self.check_same_refs()
+        if self.wants_peer():
+            log("starting the reference (nginx + fcgiwrap + git http-backend)")
+            self.setup_reference()
+            self.check_same_refs()
         self.idle_rss("after start")
         want = self.want
         read_repos = [r for r in self.repos if r.kind in ("gen", "user")]
@@ -1411,6 +1672,8 @@ http {{
             self.idle_rss("before the pages")
             self.fig_pages(next(r for r in self.repos if r.kind == "pages"))
             self.idle_rss("after the pages")
+        if want("triggers"):
+            self.fig_triggers()
         self.idle_rss("after the run")
         self.results["duration_s"] = time.time() - t_start
 
@@ -1446,7 +1709,7 @@ http {{
             "maintain_available": getattr(self, "maintain_available", False),
             "maintain_cmd": ("kura " + " ".join(self.maintain_cmd)) if getattr(self, "maintain_cmd", None) else None,
             "runs": {k: self.mode[k] for k in ("clone_runs", "small_runs", "small_batch", "push_runs", "push_batch",
-                                               "tput_runs", "page_runs")},
+                                               "tput_runs", "page_runs", "trigger_pushes")},
             "only": ",".join(g for g in GROUPS if self.want(g)) if self.only else None,
             "tput_levels": self.mode["tput_levels"],
             "repos": {r.key: {"label": r.label, "kind": r.kind, **r.info} for r in self.repos},
@@ -1685,14 +1948,76 @@ def pages_markdown(results: dict, heading: bool = True) -> str:
     return "\n".join(L)
 
 
-def markdown(results: dict, pages: bool = True) -> str:
+def triggers_figures(results: dict) -> list[dict]:
+    return [f for f in results["figures"] if f["group"] == "triggers"]
+
+
+def trigger_target_rows(results: dict) -> list[str]:
+    rows = []
+    for f in triggers_figures(results):
+        if "target_text" in f:
+            rows.append(f"| push-to-webhook latency {f['target_text']} | {f['repo']} | {f['proto']} | "
+                        f"Kura {fmt(f['kura']['median'], 'ms')} ms, no peer | {'✅' if f['meets_target'] else '❌'} |")
+    return rows
+
+
+def triggers_markdown(results: dict, heading: bool = True) -> str:
+    """Figure 7: push-to-webhook latency (Kura only: git http-backend has no webhooks)."""
+    figs = triggers_figures(results)
+    if not figs:
+        return ""
+    m, info = results["meta"], results.get("triggers", {})
+    L = []
+    if heading:
+        L.append(f"Mode `{m['mode']}`, {m['date']}; Kura {m['kura_commit']}; {m['git']}.")
+        L.append("")
+    L.append(f"Repository `{info.get('repo', 'bench/' + TRIGGER_REPO)}` (created empty) with one webhook trigger "
+             f"(JSON, unsigned) to a receiver in the benchmark process (Python `http.server` on 127.0.0.1, "
+             f"answers 200 at once; `KURA_TRIGGER_ALLOWED_TARGETS=127.0.0.1`). After an initial push that "
+             f"creates `main`, {info.get('pushes', '?')} sequential pushes of one new commit each (made up "
+             "front, one line of a small file changed) with the `write` token; each push is timed from just "
+             "before `git push` starts to the arrival of the event whose `after` is that commit (the whole "
+             "body read), and the next push starts only then. Median is p50; in ms.")
+    L.append("")
+    L.append("| figure | metric | Kura p50 | Kura p90 | Kura max | reference | Kura / ref | target |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    for f in figs:
+        k = f["kura"]
+        target = f"{f['target_text']} {'✅' if f['meets_target'] else '❌'}" if "target_text" in f else ""
+        L.append(f"| push triggers | {f['metric']} ({f['unit']}) | {fmt(k['median'], 'ms')} | {fmt(k['p90'], 'ms')} "
+                 f"| {fmt(k['max'], 'ms')} | — | — | {target} |")
+    if info:
+        L.append(f"| push triggers | events received | {info['received']} of {info['pushes']} | | | — | — | |")
+    L.append("")
+    notes = []
+    if info:
+        notes.append(f"The pusher saw `remote: {info.get('remote_line') or '(no queued line)'}`; the events came "
+                     f"with `X-Kura-Event: {', '.join(info['event_headers']['X-Kura-Event'])}` and "
+                     f"`X-Kura-Delivery` {info['event_headers']['X-Kura-Delivery']}, "
+                     f"{info['event_bytes'] / 1024:.1f} KiB of JSON each (median). The initial push's event "
+                     f"took {info['initial_push_latency_ms']:.0f} ms. Kura's CPU per push, delivery included: "
+                     f"{info['kura_cpu_per_push_ms']:.0f} ms (mean over the {info['pushes']} pushes).")
+        if info.get("duplicates"):
+            notes.append(f"{info['duplicates']} event(s) arrived more than once.")
+    notes.append("\"Event after git push returned\" is negative when the POST arrived before the `git push` "
+                 "process had exited. There is no peer for this figure: git http-backend has no webhooks.")
+    for n in notes:
+        L.append(n)
+        L.append("")
+    return "\n".join(L)
+
+
+def markdown(results: dict, pages: bool = True, triggers: bool = True) -> str:
     m = results["meta"]
     L = []
     L.append(f"Mode `{m['mode']}`, {m['date']}; Kura {m['kura_commit']}; {m['git']}; "
-             f"reference: {results.get('reference_setup', {}).get('nginx', 'nginx')} + fcgiwrap + git http-backend.")
+             + (f"reference: {results['reference_setup'].get('nginx', 'nginx')} + fcgiwrap + git http-backend."
+                if "reference_setup" in results else "no reference (none of the groups run has a peer)."))
     L.append("")
     only_pages = all(r.get("kind") == "pages" for r in m["repos"].values())
-    if m["maintained"] and only_pages:
+    if not m["repos"]:
+        pass  # only figure 7, on a repository of its own
+    elif m["maintained"] and only_pages:
         L.append(f"**Kura's repository was maintained** (`{m['maintain_cmd']}`) before measuring; cgit reads the "
                  "same directory.")
     elif m["maintained"]:
@@ -1705,20 +2030,23 @@ def markdown(results: dict, pages: bool = True) -> str:
     else:
         L.append("`kura repo maintain` does not exist yet: both servers serve the same unmaintained files "
                  "(the reference's repository root holds symlinks to Kura's repository directories).")
-    L.append("")
-    L.append("Repositories:")
-    L.append("")
+    if m["repos"]:
+        L.append("")
+        L.append("Repositories:")
+        L.append("")
     for k, r in m["repos"].items():
         extra = ""
         if "kura_after_maintain" in r:
             extra = f"; Kura after maintenance: {r['kura_after_maintain']} ({r['kura_maintain_seconds']} s)"
         L.append(f"- `{k}`: {r['label']}: {r['commits']} commits, {r['refs']} refs, {r['files_at_head']} files "
                  f"at HEAD, {r['pack_bytes'] / MiB:.1f} MiB packed; reference copy: {r.get('reference_state', '?')}{extra}")
-    L.append("")
+    if m["repos"]:
+        L.append("")
     # the targets first
     rows = [f for f in results["figures"] if "target" in f]
     idle = results.get("idle_rss", {})
     prows = page_target_rows(results) if pages else []
+    prows += trigger_target_rows(results) if triggers else []
     if rows or idle or prows:
         L.append("Targets from the issue (Kura / reference, ratio of medians):")
         L.append("")
@@ -1733,7 +2061,7 @@ def markdown(results: dict, pages: bool = True) -> str:
                      f"{'✅' if v <= IDLE_RSS_TARGET_MB else '❌'} |")
         L += prows
         L.append("")
-    others = [f for f in results["figures"] if f["group"] != "pages"]
+    others = [f for f in results["figures"] if f["group"] not in ("pages", "triggers")]
     if others:
         L.append("All figures. Each cell: median (min–max) over the runs; ratio = Kura median / reference median "
                  "(pairwise ratios of the alternating runs in brackets). Lower is better unless marked ↑.")
@@ -1757,6 +2085,10 @@ def markdown(results: dict, pages: bool = True) -> str:
         L.append("### Pages vs cgit")
         L.append("")
         L.append(pages_markdown(results, heading=False))
+    if triggers and triggers_figures(results):
+        L.append("### Push triggers")
+        L.append("")
+        L.append(triggers_markdown(results, heading=False))
     idle = results.get("idle_rss", {})
     if idle:
         a = idle.get("after start", {})
@@ -1764,9 +2096,11 @@ def markdown(results: dict, pages: bool = True) -> str:
         ok = a.get("kura_mib", 1e9) <= IDLE_RSS_TARGET_MB
         L.append(f"Kura idle RSS (its own process): {a.get('kura_mib', 0):.1f} MiB after start, "
                  f"{b.get('kura_mib', 0):.1f} MiB idle after the run (target ≤ {IDLE_RSS_TARGET_MB:g} MB "
-                 f"{'✅' if ok else '❌'}); reference idle (nginx + fcgiwrap processes, "
-                 f"{results.get('reference_setup', {}).get('fcgiwrap_workers', '?')} fcgiwrap workers): "
-                 f"{a.get('reference_tree_mib', 0):.1f} MiB.")
+                 f"{'✅' if ok else '❌'}"
+                 + (f"); reference idle (nginx + fcgiwrap processes, "
+                    f"{results['reference_setup'].get('fcgiwrap_workers', '?')} fcgiwrap workers): "
+                    f"{a.get('reference_tree_mib', 0):.1f} MiB." if "reference_setup" in results else
+                    "; no reference was started)."))
     r16 = results.get("kura_rss_16")
     if r16:
         L.append("")
@@ -1785,6 +2119,7 @@ def markdown(results: dict, pages: bool = True) -> str:
              f"{r['tput_runs']} per level, requests per run "
              + ", ".join(f"N={n}: {q}" for n, q in m["tput_levels"].items())
              + f"; pages {r.get('page_runs', '?')} requests each"
+             + (f"; trigger pushes {r['trigger_pushes']}" if "trigger_pushes" in r else "")
              + (f" (groups run: {m['only']})" if m.get("only") else "")
              + f". Whole run {results.get('duration_s', 0) / 60:.1f} min.")
     return "\n".join(L) + "\n"
@@ -1797,16 +2132,27 @@ def machine_block(results: dict) -> str:
 
 
 def update_doc(results: dict):
-    """Replaces the "Latest results" block when the run measured more than the pages, and the
-    block of the "Pages vs cgit" section when it measured the pages (so `--only pages` leaves
-    the other figures alone, and a run without the pages leaves the pages figures alone)."""
+    """Replaces the "Latest results" block when the run measured more than the pages and the
+    triggers, the block of the "Pages vs cgit" section when it measured the pages, and the block
+    of the "Push triggers" section when it measured the triggers (so `--only pages` leaves the
+    other figures alone, and a run without the pages leaves the pages figures alone; the same
+    for the triggers)."""
     doc = ROOT / "BENCHMARKS.md"
     text = doc.read_text()
     blocks = []
-    if any(f["group"] != "pages" for f in results["figures"]):
-        blocks.append(("<!-- results:begin -->", "<!-- results:end -->", markdown(results, pages=False)))
+    if any(f["group"] not in ("pages", "triggers") for f in results["figures"]):
+        blocks.append(("<!-- results:begin -->", "<!-- results:end -->",
+                       markdown(results, pages=False, triggers=False)))
     if pages_figures(results):
         blocks.append(("<!-- pages-results:begin -->", "<!-- pages-results:end -->", pages_markdown(results)))
+    if triggers_figures(results):
+        begin, end = "<!-- triggers-results:begin -->", "<!-- triggers-results:end -->"
+        if begin in text and end in text:
+            blocks.append((begin, end, triggers_markdown(results)))
+        else:
+            log(f"warning: {doc} has no {begin} ... {end} markers: the push-trigger figures were not written")
+    if not blocks:
+        return
     for begin, end, md in blocks:
         if begin not in text or end not in text:
             raise BenchError(f"{doc} has no {begin} ... {end} markers")
@@ -1818,7 +2164,8 @@ def update_doc(results: dict):
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="bench/run", description="Kura vs git http-backend (nginx + fcgiwrap); "
-                                 "Kura's pages vs cgit (--only pages)")
+                                 "Kura's pages vs cgit (--only pages); push-to-webhook latency "
+                                 "(--only triggers)")
     g = ap.add_mutually_exclusive_group()
     g.add_argument("--quick", dest="mode", action="store_const", const="quick", help="the default, under 10 minutes")
     g.add_argument("--full", dest="mode", action="store_const", const="full", help="20 000 commits, more runs")

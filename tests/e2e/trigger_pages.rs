@@ -14,99 +14,6 @@ use crate::harness::*;
 const WAIT: Duration = Duration::from_secs(30);
 const PAGE: &str = "/alice/site/settings/triggers";
 
-/// A browser's cookie jar over raw HTTP (the session cookie and the sign-in form's cookie).
-struct Browser<'a> {
-    k: &'a Kura,
-    cookies: Vec<(String, String)>,
-}
-
-impl<'a> Browser<'a> {
-    fn new(k: &'a Kura) -> Browser<'a> {
-        Browser {
-            k,
-            cookies: Vec::new(),
-        }
-    }
-    fn absorb(&mut self, r: &Resp) {
-        for c in r
-            .headers
-            .iter()
-            .filter(|(k, _)| k == "set-cookie")
-            .map(|(_, v)| v)
-        {
-            let pair = c.split(';').next().unwrap_or("");
-            let (n, v) = pair.split_once('=').unwrap_or((pair, ""));
-            self.cookies.retain(|(cn, _)| cn != n);
-            if !v.is_empty() && !c.contains("Max-Age=0") {
-                self.cookies.push((n.to_string(), v.to_string()));
-            }
-        }
-    }
-    fn with_cookies(&self, mut req: Req) -> Req {
-        if !self.cookies.is_empty() {
-            let jar: Vec<String> = self
-                .cookies
-                .iter()
-                .map(|(n, v)| format!("{n}={v}"))
-                .collect();
-            req = req.header("Cookie", &jar.join("; "));
-        }
-        req
-    }
-    fn get(&mut self, path: &str) -> Resp {
-        let r = self.with_cookies(self.k.req("GET", path)).send();
-        self.absorb(&r);
-        r
-    }
-    fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Resp {
-        let body: Vec<String> = form
-            .iter()
-            .map(|(k, v)| format!("{}={}", pct(k), pct(v)))
-            .collect();
-        let req = self
-            .k
-            .req("POST", path)
-            .header("Content-Type", "application/x-www-form-urlencoded");
-        let r = self.with_cookies(req).body(body.join("&")).send();
-        self.absorb(&r);
-        r
-    }
-    fn sign_in(&mut self, user: &str, password: &str) {
-        let form = self.get("/login");
-        assert_eq!(form.status, 200, "{}", form.describe());
-        let csrf = input_value(&form.text(), "csrf");
-        let r = self.post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("next", "/"),
-                ("user", user),
-                ("password", password),
-            ],
-        );
-        assert_eq!(r.status, 303, "{user} signs in: {}", r.describe());
-    }
-}
-
-/// The value of `name="…"` in the first `<input … name="NAME" value="…">` of a page.
-fn input_value(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let at = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no input {name} in:\n{html}"));
-    let rest = &html[at + marker.len()..];
-    rest[..rest.find('"').expect("closing quote")].to_string()
-}
-
-/// One spelling for escaped characters (`&#34;` and `&quot;` are the same to a browser).
-fn norm(html: &str) -> String {
-    html.replace("&#60;", "&lt;")
-        .replace("&#62;", "&gt;")
-        .replace("&#38;", "&amp;")
-        .replace("&#34;", "&quot;")
-        .replace("&#39;", "&apos;")
-}
-
 /// The heading and message of an error page.
 fn error_text(html: &str) -> String {
     let at = html
@@ -179,7 +86,7 @@ both! {
 
         // bob may not read it: the very page of a missing repository, no form.
         let mut bob = Browser::new(&k);
-        bob.sign_in("bob", "bob-pass-1234");
+        assert_eq!(bob.sign_in("bob", "bob-pass-1234").status, 303, "bob signs in");
         let r = bob.get(PAGE);
         assert_eq!(r.status, 404, "{}", r.describe());
         assert!(!r.text().contains("new-trigger"), "bob sees the form");
@@ -190,7 +97,7 @@ both! {
         // carol reads it: a 403 saying what is needed, no form, no Settings tab; her own form
         // token does not let her add one either.
         let mut carol = Browser::new(&k);
-        carol.sign_in("carol", "carol-pass-123");
+        assert_eq!(carol.sign_in("carol", "carol-pass-123").status, 303, "carol signs in");
         let r = carol.get(PAGE);
         assert_eq!(r.status, 403, "{}", r.describe());
         let html = r.text();
@@ -205,7 +112,7 @@ both! {
 
         // alice: the Settings tab, the page (never cached by shared caches), the form.
         let mut alice = Browser::new(&k);
-        alice.sign_in("alice", "alice-pass-123");
+        assert_eq!(alice.sign_in("alice", "alice-pass-123").status, 303, "alice signs in");
         assert_contains(&alice.get("/alice/site").text(), &format!("id=\"tab-settings\" href=\"{PAGE}\""), "admin's Settings tab");
         let r = alice.get(PAGE);
         assert_eq!(r.status, 200, "{}", r.describe());

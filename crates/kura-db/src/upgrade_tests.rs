@@ -128,6 +128,20 @@ async fn check_upgraded(db: &Db) {
     );
 }
 
+/// A database at `url` as Kura 0005 left it, with `OLD_ROWS`.
+async fn make_old_database(url: &str, all: &Migrator) {
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .unwrap();
+    before_triggers(all).run(&pool).await.unwrap();
+    for q in OLD_ROWS {
+        sqlx::query(q).execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn sqlite_upgrade_keeps_mirrors_and_deliveries() {
     sqlx::any::install_default_drivers();
@@ -138,19 +152,7 @@ async fn sqlite_upgrade_keeps_mirrors_and_deliveries() {
     ));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("kura.db").display());
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&format!("{url}?mode=rwc"))
-        .await
-        .unwrap();
-    before_triggers(&SQLITE_MIGRATIONS)
-        .run(&pool)
-        .await
-        .unwrap();
-    for q in OLD_ROWS {
-        sqlx::query(q).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+    make_old_database(&format!("{url}?mode=rwc"), &SQLITE_MIGRATIONS).await;
     let db = Db::connect(&url).await.unwrap();
     let broken: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check")
         .fetch_all(&db.pool)
@@ -189,19 +191,7 @@ async fn postgres_upgrade_keeps_mirrors_and_deliveries() {
         Some((server, _)) => format!("{server}/{name}"),
         None => panic!("KURA_DB_TEST_POSTGRES is not a URL with a database"),
     };
-    let pool = AnyPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
-    before_triggers(&POSTGRES_MIGRATIONS)
-        .run(&pool)
-        .await
-        .unwrap();
-    for q in OLD_ROWS {
-        sqlx::query(q).execute(&pool).await.unwrap();
-    }
-    pool.close().await;
+    make_old_database(&url, &POSTGRES_MIGRATIONS).await;
     let db = Db::connect(&url).await.unwrap();
     check_upgraded(&db).await;
     db.close().await;

@@ -86,18 +86,18 @@ async fn open(config: &Config) -> Result<Ops> {
         concurrency: 4,
         secrets,
     };
-    let triggers = trigger_worker(config, &db, &store, &settings)?;
+    let triggers = open_triggers(config, &db, &store, &settings)?;
     let worker = kura_mirror::Worker::new(db.clone(), store.clone(), settings);
     Ok(Ops::new(db, store, worker, triggers))
 }
 
-fn trigger_worker(
+fn open_triggers(
     config: &Config,
     db: &kura_db::Db,
     store: &kura_git::RepoStore,
     mirror: &kura_mirror::MirrorSettings,
 ) -> Result<kura_mirror::trigger::TriggerWorker> {
-    use kura_mirror::trigger::{AllowList, TriggerConfig, TriggerWorker, Urls, WebhookClient};
+    use kura_mirror::trigger::{trigger_worker, AllowList, TriggerConfig, Urls, WebhookClient};
     let allow = AllowList::parse(&config.trigger_allowed_targets).map_err(anyhow::Error::msg)?;
     let ca = config
         .ca_bundle
@@ -113,7 +113,7 @@ fn trigger_worker(
         poll: config.mirror_poll,
         concurrency: 8,
     };
-    Ok(TriggerWorker::new(
+    Ok(trigger_worker(
         db.clone(),
         store.clone(),
         TriggerConfig {

@@ -26,6 +26,7 @@ mod kura;
 mod pg;
 mod process;
 mod proxy;
+mod web;
 mod webhook;
 
 // Everything public in the parts is public here, as when the harness was one file.
@@ -37,6 +38,7 @@ pub use kura::*;
 pub use pg::*;
 pub use process::*;
 pub use proxy::*;
+pub use web::*;
 pub use webhook::*;
 
 /// Asserts `hay` contains `needle`, showing `hay` otherwise.

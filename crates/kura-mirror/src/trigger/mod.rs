@@ -15,7 +15,7 @@ use kura_db::{
     Db, DeliveryAttempt, DeliveryState, RunSuccess, TargetKind, Trigger, TriggerDelivery,
 };
 use kura_git::RepoStore;
-use tokio::sync::{watch, OnceCell};
+use tokio::sync::OnceCell;
 
 pub use allow::AllowList;
 pub use event::{PushEvent, Urls};
@@ -62,6 +62,12 @@ pub struct Triggers {
     store: RepoStore,
     config: TriggerConfig,
     aws: OnceCell<kura_aws::SdkConfig>,
+}
+
+impl Triggers {
+    pub fn config(&self) -> &TriggerConfig {
+        &self.config
+    }
 }
 
 /// What one kind of trigger answered.
@@ -311,41 +317,19 @@ impl Triggers {
 }
 
 /// The trigger worker of this process: the delivery engine with the trigger kind.
-#[derive(Clone)]
-pub struct TriggerWorker {
-    engine: Engine<Triggers>,
-}
+pub type TriggerWorker = Engine<Triggers>;
 
-impl TriggerWorker {
-    pub fn new(db: Db, store: RepoStore, config: TriggerConfig) -> TriggerWorker {
-        let engine_settings = config.engine.clone();
-        TriggerWorker {
-            engine: Engine::new(
-                db.clone(),
-                Triggers {
-                    db,
-                    store,
-                    config,
-                    aws: OnceCell::new(),
-                },
-                engine_settings,
-            ),
-        }
-    }
-
-    pub fn config(&self) -> &TriggerConfig {
-        &self.engine.kind().config
-    }
-
-    pub fn kick(&self) {
-        self.engine.kick();
-    }
-
-    pub fn finished(&self) -> watch::Receiver<u64> {
-        self.engine.finished()
-    }
-
-    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
-        self.engine.spawn()
-    }
+/// The trigger worker for this process's database and repositories.
+pub fn trigger_worker(db: Db, store: RepoStore, config: TriggerConfig) -> TriggerWorker {
+    let engine_settings = config.engine.clone();
+    Engine::new(
+        db.clone(),
+        Triggers {
+            db,
+            store,
+            config,
+            aws: OnceCell::new(),
+        },
+        engine_settings,
+    )
 }

@@ -109,7 +109,7 @@ impl Ops {
     ) -> Result<TriggerInfo> {
         let repo_id = self.scope_repo_id(scope).await?;
         req.filters.check().map_err(invalid)?;
-        let config = self.triggers.config();
+        let config = self.triggers.kind().config();
         let only_webhook = |what: &str| invalid(format!("{what} applies to webhook triggers only"));
         if req.kind != "webhook" {
             if req.secret.is_some() {
