@@ -4,7 +4,8 @@
 //
 // Environment: KURA_URL (http://127.0.0.1:PORT), KURA_USER, KURA_PASSWORD, KURA_REPO (alice/app),
 // KURA_SHOTS (a directory), KURA_CHROMIUM (default /usr/bin/chromium), KURA_NEEDLE_LINE (the
-// line of src/main.rs holding NEEDLE), KURA_DIFF_COMMIT (the id of the commit titled DIFF_TITLE).
+// line of src/main.rs holding NEEDLE), KURA_DIFF_COMMIT (the id of the commit titled DIFF_TITLE),
+// KURA_RECEIVER (a webhook receiver's URL that the repository's trigger posts to).
 
 import fs from 'node:fs';
 import path from 'node:path';
@@ -27,6 +28,7 @@ const SHOTS = env('KURA_SHOTS');
 const CHROMIUM = env('KURA_CHROMIUM', '/usr/bin/chromium');
 const NEEDLE_LINE = Number(env('KURA_NEEDLE_LINE'));
 const DIFF_COMMIT = env('KURA_DIFF_COMMIT');
+const RECEIVER = env('KURA_RECEIVER');
 const TIMEOUT_MS = Number(process.env.KURA_BROWSER_TIMEOUT_MS || 150_000);
 
 // What tests/e2e/browser.rs pushed (keep the two in step).
@@ -442,6 +444,34 @@ step('missing and private repositories look the same', async () => {
     } finally {
         await anon.close();
     }
+});
+
+step('push triggers: deliveries, attempts, redeliver, add and remove a webhook', async () => {
+    await go(`/${REPO}/settings/triggers`);
+    const delivered = 'table#deliveries tr[data-status="delivered"]';
+    expect(await count(delivered) >= 4, `the pushes' deliveries listed as delivered: ${await count(delivered)}`);
+    await shot('triggers');
+    // one delivery: its attempt with the receiver's answer
+    await follow(page.locator(`${delivered} td a`).first(), (u) => /\/settings\/triggers\/deliveries\/\d+$/.test(u.pathname), 'a delivery page');
+    expect(await count('#attempts tr.attempt') === 1, 'one attempt');
+    await page.locator('#event summary').click();
+    await visible('#event pre');
+    await shot('a delivery');
+    await submit(page.locator('#delivery form.redeliver button'));
+    expect(/redelivered=\d+/.test(urlOf().search), `redeliver lands back on the list: ${page.url()}`);
+    await visible('p.flash.ok');
+    // a second webhook through the form, then removed
+    const before = await count('table#triggers tr[data-trigger-id]');
+    await page.fill('form#new-trigger input[name=url]', RECEIVER);
+    await page.fill('form#new-trigger input[name=paths]', 'docs/**');
+    await page.fill('form#new-trigger input[name=secret]', 'browser-secret-123');
+    await submit(page.locator('form#new-trigger [type=submit]'));
+    await visible('p.flash.ok');
+    expect(await count('table#triggers tr[data-trigger-id]') === before + 1, 'the new trigger is listed');
+    expect(!(await bodyText()).includes('browser-secret-123'), 'the secret is never shown');
+    await shot('trigger added');
+    await submit(page.locator('table#triggers tr[data-trigger-id] form.remove button').last());
+    expect(await count('table#triggers tr[data-trigger-id]') === before, 'the trigger is removed');
 });
 
 step('sign out', async () => {

@@ -156,10 +156,18 @@ fn viewer_in_a_real_browser() {
     let _ = fs::remove_dir_all(&shots);
     fs::create_dir_all(&shots).unwrap_or_else(|e| panic!("create {}: {e}", shots.display()));
 
-    let k = Kura::start(Backend::Sqlite);
+    // A webhook trigger on the repository: its deliveries are browsed, redelivered and a
+    // second webhook added and removed in the browser.
+    let rx = Receiver::start(None);
+    let k = Kura::builder(Backend::Sqlite)
+        .env("KURA_TRIGGER_ALLOWED_TARGETS", "127.0.0.1")
+        .start();
     k.add_user("alice", PASSWORD);
     let token = k.token("alice", "write");
     k.cli_ok(&["repo", "create", "alice/app"]);
+    k.cli(&["trigger", "add", "alice/app", "webhook", &rx.url("/ci")])
+        .run()
+        .assert_ok();
     let dir = k.init_repo("app", &k.url_auth("alice", &token, "alice/app.git"));
     let commit = |files: &[(&str, &[u8])], msg: &str| -> String {
         for (name, body) in files {
@@ -203,6 +211,7 @@ fn viewer_in_a_real_browser() {
         refs.len(),
         "branches and tags on the server: {pushed:?}"
     );
+    rx.wait_for(refs.len(), Duration::from_secs(30));
 
     // The browser. Kura's log (last 12 kB) is printed by Kura's Drop when this panics.
     let workspace = tests.parent().expect("the workspace").to_path_buf();
@@ -216,6 +225,7 @@ fn viewer_in_a_real_browser() {
         .env("KURA_CHROMIUM", &chromium)
         .env("KURA_NEEDLE_LINE", needle_line.to_string())
         .env("KURA_DIFF_COMMIT", &diff_commit)
+        .env("KURA_RECEIVER", rx.url("/from-the-browser"))
         .timeout(NODE_TIMEOUT)
         .run();
     println!("{}", out.stdout);
@@ -227,4 +237,6 @@ fn viewer_in_a_real_browser() {
         shots.display(),
         out.stderr
     );
+    // The redelivery clicked in the browser reached the receiver.
+    rx.wait_for(refs.len() + 1, Duration::from_secs(30));
 }
