@@ -21,6 +21,8 @@ fn advice(e: &OpsError) -> Option<String> {
         NoMirror(repo) => {
             format!("add one with kura mirror add {repo} codecommit://REGION/REPOSITORY")
         }
+        TriggerNotFound(_) => "see kura trigger list".into(),
+        DeliveryNotFound(_) => "see kura trigger deliveries NS/NAME (or --server)".into(),
         InvalidExpiry => "give --expires-in a duration such as 90d or 12h".into(),
         Database(_) => "kura config shows which database_url is used".into(),
         _ => return None,

@@ -121,7 +121,7 @@ impl Ops {
         }
         if req.kind != "eventbridge" && req.detail_type.is_some() {
             return Err(invalid(
-                "--detail-type applies to eventbridge triggers only",
+                "a detail-type applies to eventbridge triggers only",
             ));
         }
         if req.kind != "codepipeline" && !req.variables.is_empty() {
