@@ -32,25 +32,6 @@ fn scope_of(full_name: Option<RepoPath>, server: bool) -> Result<Option<TriggerS
     }
 }
 
-fn filters_line(f: &Filters) -> String {
-    let mut parts = Vec::new();
-    for (name, globs) in [
-        ("branches", &f.branches),
-        ("tags", &f.tags),
-        ("paths", &f.paths),
-        ("excluding paths", &f.exclude_paths),
-    ] {
-        if !globs.is_empty() {
-            parts.push(format!("{name} {}", globs.join(", ")));
-        }
-    }
-    if parts.is_empty() {
-        "every push".into()
-    } else {
-        parts.join("; ")
-    }
-}
-
 fn describe(t: &TriggerInfo) -> String {
     let target = t.shown_target();
     match &t.settings.kind {
@@ -150,7 +131,7 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
                 t.trigger.id,
                 whose(&t),
                 describe(&t),
-                filters_line(&t.settings.filters),
+                t.settings.filters.describe(),
                 if t.trigger.secret.is_some() {
                     "; signed (X-Kura-Signature-256)"
                 } else {
@@ -181,7 +162,7 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
                     t.trigger.failures,
                     t.shown_target()
                 );
-                println!("{:<59} {}", "", filters_line(&t.settings.filters));
+                println!("{:<59} {}", "", t.settings.filters.describe());
             }
         }
         TriggerCmd::Show { id } => {
@@ -192,7 +173,7 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
                 whose(&t),
                 describe(&t)
             );
-            println!("  filters:       {}", filters_line(&t.settings.filters));
+            println!("  filters:       {}", t.settings.filters.describe());
             println!(
                 "  secret:        {}",
                 if t.trigger.secret.is_some() {

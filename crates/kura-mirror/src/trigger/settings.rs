@@ -190,6 +190,26 @@ fn any_match(globs: &[String], s: &str) -> bool {
 }
 
 impl Filters {
+    /// For people: `branches main; paths services/a/**`, or `every push`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        for (what, globs) in [
+            ("branches", &self.branches),
+            ("tags", &self.tags),
+            ("paths", &self.paths),
+            ("excluding paths", &self.exclude_paths),
+        ] {
+            if !globs.is_empty() {
+                parts.push(format!("{what} {}", globs.join(", ")));
+            }
+        }
+        if parts.is_empty() {
+            "every push".into()
+        } else {
+            parts.join("; ")
+        }
+    }
+
     /// Refuses globs that would never parse.
     pub fn check(&self) -> Result<(), String> {
         for g in &self.branches {

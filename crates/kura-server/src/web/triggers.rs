@@ -152,25 +152,6 @@ async fn admin(s: &AppState, v: Visitor, ns: &str, name: &str) -> Result<Admin, 
     Ok(Admin { c, scope, here })
 }
 
-fn filters_text(f: &Filters) -> String {
-    let mut parts = Vec::new();
-    for (what, globs) in [
-        ("branches", &f.branches),
-        ("tags", &f.tags),
-        ("paths", &f.paths),
-        ("excluding paths", &f.exclude_paths),
-    ] {
-        if !globs.is_empty() {
-            parts.push(format!("{what} {}", globs.join(", ")));
-        }
-    }
-    if parts.is_empty() {
-        "every push".into()
-    } else {
-        parts.join("; ")
-    }
-}
-
 fn trigger_row(t: TriggerInfo) -> TriggerRow {
     let detail = match &t.settings.kind {
         TriggerKind::Webhook { format } => format.name().to_string(),
@@ -186,7 +167,7 @@ fn trigger_row(t: TriggerInfo) -> TriggerRow {
         kind: t.kind(),
         target: t.shown_target(),
         detail,
-        filters: filters_text(&t.settings.filters),
+        filters: t.settings.filters.describe(),
         signed: t.trigger.secret.is_some(),
         pending: t.status.pending,
         last_error: t.trigger.last_error.clone(),
