@@ -1,9 +1,12 @@
 -- Push triggers (webhooks, EventBridge, CodePipeline) become a second kind of delivery target:
 -- `repo_id` may be NULL (a server-wide trigger), `settings` holds a kind's own settings (JSON),
 -- a mirror's URL is unique per repository but triggers may share one. Deliveries of triggers
--- are one per pushed ref update with their own status and event, and every attempt is logged.
+-- are one per pushed ref update with their own status and event, and every attempt is logged;
+-- `delivered` and `given_up` count a trigger's events for good (deliveries are pruned).
 ALTER TABLE delivery_targets ALTER COLUMN repo_id DROP NOT NULL;
 ALTER TABLE delivery_targets ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE delivery_targets ADD COLUMN delivered BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE delivery_targets ADD COLUMN given_up BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE delivery_targets DROP CONSTRAINT IF EXISTS mirrors_repo_id_url_key;
 CREATE UNIQUE INDEX delivery_targets_mirror_url ON delivery_targets(repo_id, url) WHERE kind = 'mirror';
 CREATE INDEX delivery_targets_by_repo ON delivery_targets(repo_id);

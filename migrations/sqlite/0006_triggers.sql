@@ -1,7 +1,8 @@
 -- Push triggers (webhooks, EventBridge, CodePipeline) become a second kind of delivery target:
 -- `repo_id` may be NULL (a server-wide trigger), `settings` holds a kind's own settings (JSON),
 -- a mirror's URL is unique per repository but triggers may share one. Deliveries of triggers
--- are one per pushed ref update with their own status and event, and every attempt is logged.
+-- are one per pushed ref update with their own status and event, and every attempt is logged;
+-- `delivered` and `given_up` count a trigger's events for good (deliveries are pruned).
 --
 -- SQLite cannot drop NOT NULL in place, and its migrations run in a transaction where foreign
 -- keys cannot be switched off (a DROP of a referenced table would cascade): so both tables are
@@ -35,7 +36,9 @@ CREATE TABLE delivery_targets (
     verified INTEGER NOT NULL DEFAULT 0,
     remote_heads TEXT,
     runs INTEGER NOT NULL DEFAULT 0,
-    failures INTEGER NOT NULL DEFAULT 0
+    failures INTEGER NOT NULL DEFAULT 0,
+    delivered INTEGER NOT NULL DEFAULT 0,
+    given_up INTEGER NOT NULL DEFAULT 0
 );
 INSERT INTO delivery_targets (id, kind, repo_id, url, branches, keep_divergent, create_remote, username,
     secret, created_at, lease_owner, lease_until, next_attempt_at, attempts, last_attempt_at,

@@ -167,7 +167,7 @@ both! {
             html[at..at + html[at..].find("</tr>").expect("row end")].to_string()
         };
         assert_contains(&row, "webhook", "kind");
-        assert_contains(&row, &format!("127.0.0.1:{}/hook?…", rx.port()), "target without its query");
+        assert_contains(&row, &format!("127.0.0.1:{}/hook/…", rx.port()), "target without its query");
         assert_contains(&row, "<td>json</td>", "format");
         assert_contains(&row, "paths docs/**", "filters");
         assert_contains(&row, "<td>yes</td>", "signed");

@@ -158,6 +158,19 @@ both! {
         assert!(!api.text().contains(secret) && !api.text().contains("query-secret-77"), "{}", api.text());
         let logs = k.logs();
         assert!(!logs.contains(secret) && !logs.contains("query-secret-77"), "secrets in the log");
+        // A repository admin adds webhooks through the API, but not triggers that act with the
+        // server's AWS identity.
+        for kind in ["eventbridge", "codepipeline"] {
+            let r = k.req("POST", "/api/v1/repos/alice/app/triggers").bearer(&token)
+                .json(&serde_json::json!({"kind": kind, "pipeline": "p"})).send();
+            assert_eq!(r.status, 403, "{kind}: {}", r.describe());
+        }
+        let r = k.req("POST", "/api/v1/repos/alice/app/triggers").bearer(&token)
+            .json(&serde_json::json!({"kind": "webhook", "url": rx.url("/api"), "paths": ["docs/**"]})).send();
+        assert_eq!(r.status, 201, "{}", r.describe());
+        assert_eq!(r.json()["paths"], serde_json::json!(["docs/**"]));
+        let api_trigger = r.json()["id"].as_i64().expect("id").to_string();
+        k.cli_ok(&["trigger", "remove", &api_trigger]);
 
         // /metrics: per trigger, what was delivered and how many runs failed.
         let admin = k.token("admin", "read");
@@ -347,6 +360,41 @@ both! {
             assert_eq!(got[1]["json"][key], got[0]["json"][key], "the same event: {key}");
         }
         wait_until(WAIT, "marked delivered", || status_of(&k, "alice/app", &id).contains("delivered"));
+    }
+
+    fn odd_pushes_never_hold_the_queue(b: Backend) {
+        let rx = Receiver::start(None);
+        let k = kura_for_triggers(b).start();
+        let (_, _, dir) = k.alice_app();
+        k.cli(&["trigger", "add", "alice/app", "webhook", &rx.url("/q")]).run().assert_ok();
+        // A commit message holding git log's separators forges no commit.
+        let c1 = k.commit(&dir, "a.txt", "a\n", &format!("real\u{1e}{}\u{1f}Mallory\u{1f}m@x\u{1f}T\u{1f}fake", "f".repeat(40)));
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        let got = rx.wait_for(1, WAIT);
+        let commits = got[0]["json"]["commits"].as_array().expect("commits").clone();
+        assert_eq!(commits.len(), 1, "{commits:?}");
+        assert_eq!(commits[0]["id"], c1.as_str());
+        // A tag naming a tree (no commit to list) is an event like any other and holds nothing up.
+        let tree = k.rev(&dir, "HEAD^{tree}");
+        k.git_ok(&dir, &["tag", "tree-tag", &tree]);
+        k.git_ok(&dir, &["push", "-q", "origin", "tree-tag"]);
+        k.commit(&dir, "b.txt", "b\n", "after the odd tag");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        let got = rx.wait_for(3, WAIT);
+        let odd = got.iter().find(|r| r["json"]["ref"] == "refs/tags/tree-tag").expect("the tree tag's event");
+        assert_eq!(odd["json"]["commits"], serde_json::json!([]));
+        assert_eq!(got[2]["json"]["commits"][0]["title"], "after the odd tag", "the queue went on");
+        // 105 tags in one push: 100 events, and one line in the log for the rest.
+        for i in 0..105 {
+            k.git_ok(&dir, &["tag", &format!("many-{i:03}")]);
+        }
+        let push = k.git(&dir, &["push", "origin", "--tags"]);
+        assert_contains(&push.stderr, "queued 100 events for 1 trigger", "capped");
+        rx.wait_for(103, Duration::from_secs(60));
+        let log = k.cli_ok(&["trigger", "deliveries", "alice/app", "--limit", "200"]);
+        assert_contains(&log, "this push updated 105 refs: events were sent for the first 100, not for this and the 4 after it", "the cap is logged");
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(rx.received().len(), 103, "no event beyond the cap");
     }
 
     fn server_wide_triggers_fire_for_every_repository(b: Backend) {

@@ -162,7 +162,11 @@ impl Db {
                 // A run that lost its lease must not mark work done that it may not have done.
                 if held.rows_affected() == 1 {
                     sqlx::query(
-                        "UPDATE deliveries SET done_at = $1, status = 'delivered' WHERE target_id = $2 AND id <= $3 AND done_at IS NULL",
+                        // Mirrors only: a mirror run covers everything queued before it; a trigger marks
+                        // each event itself (on PostgreSQL an id below the run's highest may commit
+                        // after the run began and must still be sent).
+                        "UPDATE deliveries SET done_at = $1, status = 'delivered' WHERE target_id = $2 AND id <= $3 AND done_at IS NULL \
+                         AND (SELECT kind FROM delivery_targets WHERE id = $2) = 'mirror'",
                     )
                     .bind(t)
                     .bind(id)

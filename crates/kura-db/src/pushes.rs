@@ -40,6 +40,10 @@ fn push(row: &sqlx::any::AnyRow) -> Result<Push> {
     })
 }
 
+/// A trigger gets at most this many events from one push (a `--mirror` or `--tags` push of
+/// thousands of refs must not start thousands of builds).
+pub const MAX_EVENTS_PER_PUSH: usize = 100;
+
 impl Db {
     /// Records an accepted push and queues one delivery per target of the repository, in one
     /// transaction. Returns the push id and the queued deliveries.
@@ -84,11 +88,34 @@ impl Db {
             .await?;
         }
         for (target_id, kind) in targets {
-            let per_ref: Vec<Option<&PushedRef>> = if kind == TargetKind::Trigger.as_str() {
-                refs.iter().map(Some).collect()
+            let is_trigger = kind == TargetKind::Trigger.as_str();
+            let per_ref: Vec<Option<&PushedRef>> = if is_trigger {
+                refs.iter().take(MAX_EVENTS_PER_PUSH).map(Some).collect()
             } else {
                 vec![None]
             };
+            if is_trigger && refs.len() > MAX_EVENTS_PER_PUSH {
+                // One row says what was left out, instead of thousands of events.
+                sqlx::query(
+                    "INSERT INTO deliveries (target_id, push_id, created_at, done_at, repo_id, ref_name, old_id, new_id, pusher, status, note) \
+                     VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, 'skipped', $9)",
+                )
+                .bind(target_id)
+                .bind(push_id)
+                .bind(t)
+                .bind(repo_id)
+                .bind(&refs[MAX_EVENTS_PER_PUSH].name)
+                .bind(&refs[MAX_EVENTS_PER_PUSH].old)
+                .bind(&refs[MAX_EVENTS_PER_PUSH].new)
+                .bind(pusher)
+                .bind(format!(
+                    "this push updated {} refs: events were sent for the first {MAX_EVENTS_PER_PUSH}, not for this and the {} after it",
+                    refs.len(),
+                    refs.len() - MAX_EVENTS_PER_PUSH - 1
+                ))
+                .execute(&mut *tx)
+                .await?;
+            }
             for r in per_ref {
                 let (delivery_id,): (i64,) = sqlx::query_as(
                     "INSERT INTO deliveries (target_id, push_id, created_at, repo_id, ref_name, old_id, new_id, pusher) \

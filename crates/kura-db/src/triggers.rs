@@ -29,11 +29,14 @@ pub struct Trigger {
     pub last_duration_ms: Option<i64>,
     pub runs: i64,
     pub failures: i64,
+    /// Events the target accepted, and events given up, ever.
+    pub delivered: i64,
+    pub given_up: i64,
 }
 
 const TRIGGER_SELECT: &str = "SELECT t.id, t.repo_id, CASE WHEN r.id IS NULL THEN NULL ELSE n.name || '/' || r.name END AS repo, \
      t.url, t.settings, t.secret, t.created_at, t.next_attempt_at, t.attempts, t.last_attempt_at, \
-     t.last_success_at, t.last_error, t.last_duration_ms, t.runs, t.failures \
+     t.last_success_at, t.last_error, t.last_duration_ms, t.runs, t.failures, t.delivered, t.given_up \
      FROM delivery_targets t LEFT JOIN repos r ON r.id = t.repo_id LEFT JOIN namespaces n ON n.id = r.namespace_id \
      WHERE t.kind = 'trigger'";
 
@@ -54,6 +57,8 @@ fn trigger(row: &sqlx::any::AnyRow) -> Result<Trigger> {
         last_duration_ms: row.try_get("last_duration_ms")?,
         runs: row.try_get("runs")?,
         failures: row.try_get("failures")?,
+        delivered: row.try_get("delivered")?,
+        given_up: row.try_get("given_up")?,
     })
 }
 
@@ -324,6 +329,19 @@ impl Db {
         .bind(a.delivery_id)
         .execute(&mut *tx)
         .await?;
+        let counter = match done {
+            Some(DeliveryState::Delivered) => Some("delivered"),
+            Some(DeliveryState::Failed) => Some("given_up"),
+            _ => None,
+        };
+        if let Some(c) = counter {
+            sqlx::query(&format!(
+                "UPDATE delivery_targets SET {c} = {c} + 1 WHERE id = (SELECT target_id FROM deliveries WHERE id = $1)"
+            ))
+            .bind(a.delivery_id)
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -386,19 +404,5 @@ impl Db {
         }
         tx.commit().await?;
         Ok(row.map(|(n,)| n))
-    }
-
-    /// Deliveries not yet done, per trigger, with the oldest one's age (for `/metrics`).
-    pub async fn trigger_delivery_counts(&self) -> Result<Vec<(i64, i64, i64)>> {
-        let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT d.target_id, \
-             SUM(CASE WHEN d.status = 'delivered' THEN 1 ELSE 0 END), \
-             SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) \
-             FROM deliveries d JOIN delivery_targets t ON t.id = d.target_id AND t.kind = 'trigger' \
-             GROUP BY d.target_id",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows)
     }
 }

@@ -206,18 +206,16 @@ async fn register_triggers(state: &AppState, reg: &mut Registry) -> Result<(), H
     let delivered = Family::<TriggerLabels, Counter>::default();
     let given_up = Family::<TriggerLabels, Counter>::default();
     let failures = Family::<TriggerLabels, Counter>::default();
-    let counts = state.ops.trigger_counts().await?;
     for t in state.ops.all_triggers().await? {
         let l = TriggerLabels {
             repo: t.trigger.repo.clone().unwrap_or_else(|| "*".into()),
             trigger: t.trigger.id.to_string(),
             kind: t.kind().to_string(),
         };
-        let (ok, failed) = counts.get(&t.trigger.id).copied().unwrap_or((0, 0));
         pending.get_or_create(&l).set(t.status.pending);
         lag.get_or_create(&l).set(t.status.lag_seconds);
-        delivered.get_or_create(&l).inc_by(ok.max(0) as u64);
-        given_up.get_or_create(&l).inc_by(failed.max(0) as u64);
+        delivered.get_or_create(&l).inc_by(t.trigger.delivered.max(0) as u64);
+        given_up.get_or_create(&l).inc_by(t.trigger.given_up.max(0) as u64);
         failures
             .get_or_create(&l)
             .inc_by(t.trigger.failures.max(0) as u64);

@@ -4,6 +4,7 @@
 //! `remote:`.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,9 +35,14 @@ struct Session {
     protocol: &'static str,
     /// Where `pre-receive` notes the updates it accepted (removed once recorded).
     note: std::path::PathBuf,
-    /// The push is recorded and its deliveries queued.
-    recorded: bool,
+    /// `PENDING`, `RECORDING` (the report is being written) or `RECORDED`; shared with the
+    /// guard, which must not record a push twice.
+    state: Arc<AtomicU8>,
 }
+
+const PENDING: u8 = 0;
+const RECORDING: u8 = 1;
+const RECORDED: u8 = 2;
 
 /// Removes the session when the push's response ends. If the push was never recorded (the
 /// client went away before post-receive reported, or recording failed), it is recorded from
@@ -57,7 +63,7 @@ impl Drop for SessionGuard {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&self.token);
-        let Some(s) = session.filter(|s| !s.recorded) else {
+        let Some(s) = session.filter(|s| s.state.load(Ordering::SeqCst) != RECORDED) else {
             return;
         };
         let ops = self.ops.clone();
@@ -65,6 +71,16 @@ impl Drop for SessionGuard {
             rt.spawn(async move {
                 // A killed receive-pack may have been updating refs: let it settle first.
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                // A report being written when the client left decides first (bounded wait).
+                for _ in 0..150 {
+                    if s.state.load(Ordering::SeqCst) != RECORDING {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                if s.state.load(Ordering::SeqCst) == RECORDED {
+                    return;
+                }
                 record_file(&ops, &s.repo, &s.pusher, s.protocol, &s.note, None).await;
                 if let Err(e) = ops.sync_all_mirrors(s.repo.id).await {
                     tracing::error!(error = %e, repo = %s.repo.full_name(), "cannot queue a mirror run after an unreported push");
@@ -91,7 +107,7 @@ impl HookSessions {
                 pusher,
                 protocol,
                 note: note.clone(),
-                recorded: false,
+                state: Arc::new(AtomicU8::new(PENDING)),
             },
         );
         let guard = SessionGuard {
@@ -110,16 +126,7 @@ impl HookSessions {
             .cloned()
     }
 
-    fn mark_recorded(&self, token: &str) {
-        if let Some(s) = self
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get_mut(token)
-        {
-            s.recorded = true;
-        }
-    }
+
 }
 
 /// A push to a repository without delivery targets: `pre-receive` notes the accepted updates
@@ -253,25 +260,33 @@ async fn post_receive(State(state): State<AppState>, headers: HeaderMap, body: S
         pusher,
         protocol,
         note,
-        ..
+        state: recording,
     }) = state.hooks.get(token)
     else {
         return (StatusCode::FORBIDDEN, "unknown or finished push\n").into_response();
     };
+    // Only one report per push: a second post of the same token is refused.
+    if recording
+        .compare_exchange(PENDING, RECORDING, Ordering::SeqCst, Ordering::SeqCst)
+        .is_err()
+    {
+        return (StatusCode::CONFLICT, "this push is already recorded\n").into_response();
+    }
     let refs = parse_updates(&body);
     let started = Instant::now();
     let jobs = match state.ops.record_push(&repo, &pusher, protocol, &refs).await {
         Ok(j) => j,
         Err(e) => {
+            recording.store(PENDING, Ordering::SeqCst);
             tracing::error!(error = %e, repo = %repo.full_name(), "cannot record the push");
             return (
                 StatusCode::OK,
-                "Kura could not queue the mirrors of this push (database error); they catch up at the next push or with kura mirror sync\n",
+                "Kura could not record this push yet (database error); it is recorded when this push ends, or mirrors catch up at the next push (kura mirror sync)\n",
             )
                 .into_response();
         }
     };
-    state.hooks.mark_recorded(token);
+    recording.store(RECORDED, Ordering::SeqCst);
     let _ = tokio::fs::remove_file(&note).await;
     let (events, mirror_jobs): (Vec<Queued>, Vec<Queued>) =
         jobs.into_iter().partition(|q| q.trigger);
@@ -312,12 +327,13 @@ async fn triggers_line(state: &AppState, repo: &Repo, events: &[Queued]) -> Stri
         names.push(format!("{} more", ids.len() - 3));
     }
     format!(
-        "queued {} event{} for {} trigger{} ({}); see kura trigger deliveries {}",
+        "queued {} event{} for {} trigger{} ({}); deliveries: {}/{}/settings/triggers",
         events.len(),
         if events.len() == 1 { "" } else { "s" },
         ids.len(),
         if ids.len() == 1 { "" } else { "s" },
         names.join(", "),
+        state.config.public_url(),
         repo.full_name()
     )
 }

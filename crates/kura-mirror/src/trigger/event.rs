@@ -151,8 +151,31 @@ impl PushEvent {
     }
 
     /// EventBridge's `detail`: flat strings where rules match (`repository`, `ref`,
-    /// `changed_paths` with prefix matching).
+    /// `changed_paths` with prefix matching). An entry may be 256 KB: paths, then commits are
+    /// dropped (and marked truncated) until the detail fits with room for the envelope.
     pub fn eventbridge_detail(&self, delivery: i64, urls: &Urls) -> Value {
+        const MAX_DETAIL: usize = 200 * 1024;
+        let mut e = self.clone();
+        loop {
+            let d = e.detail_value(delivery, urls);
+            let size = d.to_string().len();
+            if size <= MAX_DETAIL {
+                return d;
+            }
+            if !e.changed_paths.is_empty() {
+                let keep = e.changed_paths.len() / 2;
+                e.changed_paths.truncate(keep);
+                e.changed_paths_truncated = true;
+            } else if !e.commits.is_empty() {
+                let keep = e.commits.len() / 2;
+                e.commits.truncate(keep);
+            } else {
+                return d;
+            }
+        }
+    }
+
+    fn detail_value(&self, delivery: i64, urls: &Urls) -> Value {
         json!({
             "delivery": delivery.to_string(),
             "repository": self.repository,
@@ -178,46 +201,41 @@ impl PushEvent {
         })
     }
 
-    /// A Mattermost / Slack incoming-webhook message.
+    /// A Mattermost / Slack incoming-webhook message. Names and titles come from the pusher:
+    /// they are escaped so that they cannot link, format or mention (`@channel`).
     pub fn mattermost(&self, urls: &Urls) -> Value {
         let short = |id: &str| id.chars().take(7).collect::<String>();
+        let r = plain(self.short_ref());
         let what = match (self.ref_type(), self.created, self.deleted) {
-            ("tag", _, true) => format!("deleted tag {}", self.short_ref()),
-            ("tag", _, _) => format!("pushed tag {} ({})", self.short_ref(), short(&self.after)),
-            (_, _, true) => format!("deleted branch {}", self.short_ref()),
+            ("tag", _, true) => format!("deleted tag {r}"),
+            ("tag", _, _) => format!("pushed tag {r} ({})", short(&self.after)),
+            (_, _, true) => format!("deleted branch {r}"),
             (_, true, _) => format!(
-                "created branch {} with {} commit{}",
-                self.short_ref(),
+                "created branch {r} with {} commit{}",
                 self.total_commits,
                 if self.total_commits == 1 { "" } else { "s" }
             ),
             _ => format!(
-                "pushed {} commit{} to {}{} ({}..{})",
+                "pushed {} commit{} to {r}{} ({}..{})",
                 self.total_commits,
                 if self.total_commits == 1 { "" } else { "s" },
-                self.short_ref(),
                 if self.forced { " (forced)" } else { "" },
                 short(&self.before),
                 short(&self.after)
             ),
         };
-        let mut text = format!("{} {what} in {}", self.pusher, self.repository);
-        if let Some(url) = urls.page(&self.repository) {
-            text = format!("{} {what} in [{}]({url})", self.pusher, self.repository);
-        }
+        let who = plain(&self.pusher);
+        let repo = plain(&self.repository);
+        let mut text = match urls.page(&self.repository) {
+            Some(url) => format!("{who} {what} in [{repo}]({url})"),
+            None => format!("{who} {what} in {repo}"),
+        };
         for c in self.commits.iter().take(10) {
-            let title = c.title.replace(['[', ']'], "");
+            let title = plain(&c.title);
+            let author = plain(&c.author_name);
             match urls.commit(&self.repository, &c.id) {
-                Some(u) => text.push_str(&format!(
-                    "\n- [`{}`]({u}) {title} ({})",
-                    short(&c.id),
-                    c.author_name
-                )),
-                None => text.push_str(&format!(
-                    "\n- `{}` {title} ({})",
-                    short(&c.id),
-                    c.author_name
-                )),
+                Some(u) => text.push_str(&format!("\n- [`{}`]({u}) {title} ({author})", short(&c.id))),
+                None => text.push_str(&format!("\n- `{}` {title} ({author})", short(&c.id))),
             }
         }
         let listed = self.commits.len().min(10) as u64;
@@ -226,6 +244,27 @@ impl PushEvent {
         }
         json!({"text": text, "username": "Kura"})
     }
+}
+
+/// Text from a push (names, titles, refs) for a Markdown chat message: Markdown and Slack's
+/// `<...>` syntax escaped, `@` kept from mentioning (a zero-width space after it), one line.
+fn plain(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars().take(300) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '@' => out.push_str("@\u{200b}"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '~' | '|' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Where the repository's pages and clone URL are: asked when an event is rendered (the
@@ -297,44 +336,59 @@ pub async fn build(store: &RepoStore, u: &Update<'_>) -> Result<PushEvent, Strin
         return Ok(ev);
     }
     let is_tag = u.ref_name.starts_with("refs/tags/");
-    let after_commit = format!("{}^{{commit}}", u.after);
-    // A tag event names its commit only.
+    // A tag may name a tree or a blob (then there is no commit to list), and an old commit
+    // may be gone: what git cannot answer is left out, never an error that would hold the
+    // trigger's queue; unknown changed paths are marked truncated (path filters let it pass).
+    let peel = [
+        "rev-parse".to_string(),
+        "--verify".into(),
+        "--quiet".into(),
+        format!("{}^{{commit}}", u.after),
+    ];
+    let commit = match git.run(&peel, 256).await {
+        Ok((s, _)) if is_object_id(s.trim()) => s.trim().to_string(),
+        _ => {
+            ev.changed_paths_truncated = !is_tag;
+            return Ok(ev);
+        }
+    };
     let range: Vec<String> = if is_tag {
-        vec!["--no-walk".into(), after_commit.clone()]
+        vec!["--no-walk".into(), commit.clone()]
     } else if created {
         vec![
-            after_commit.clone(),
+            commit.clone(),
             "--not".into(),
             format!("--exclude={}", u.ref_name),
             "--exclude=HEAD".into(),
             "--all".into(),
         ]
     } else {
-        ev.forced = !git.is_ancestor(u.before, u.after).await;
-        vec![after_commit.clone(), format!("^{}", u.before)]
+        ev.forced = !git.is_ancestor(u.before, &commit).await;
+        vec![commit.clone(), format!("^{}", u.before)]
     };
     let mut log = vec![
         "log".to_string(),
+        "-z".into(),
         format!("--max-count={MAX_COMMITS}"),
-        "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B%x1e".into(),
+        "--format=%H%x1f%an%x1f%ae%x1f%aI%x1f%B".into(),
     ];
     log.extend(range.iter().cloned());
-    let text = git.run(&log, 4 * 1024 * 1024).await?.0;
-    ev.commits = parse_log(&text);
-    ev.total_commits = if is_tag {
-        ev.commits.len() as u64
-    } else {
-        let mut count = vec!["rev-list".to_string(), "--count".into()];
-        count.extend(range.iter().cloned());
-        git.run(&count, 64)
-            .await?
-            .0
-            .trim()
-            .parse()
-            .unwrap_or(ev.commits.len() as u64)
-    };
+    match git.run(&log, 4 * 1024 * 1024).await {
+        Ok((text, _)) => ev.commits = parse_log(&text),
+        Err(e) => {
+            tracing::warn!(error = %e, repo = u.repository, r#ref = u.ref_name, "cannot list the pushed commits; the event has none");
+            ev.changed_paths_truncated = !is_tag;
+            return Ok(ev);
+        }
+    }
+    ev.total_commits = ev.commits.len() as u64;
     if is_tag {
         return Ok(ev);
+    }
+    let mut count = vec!["rev-list".to_string(), "--count".into()];
+    count.extend(range.iter().cloned());
+    if let Ok((n, _)) = git.run(&count, 64).await {
+        ev.total_commits = n.trim().parse().unwrap_or(ev.total_commits);
     }
     let base = if !created {
         u.before.to_string()
@@ -356,7 +410,7 @@ pub async fn build(store: &RepoStore, u: &Update<'_>) -> Result<PushEvent, Strin
         "--no-renames".into(),
         "-z".into(),
         base,
-        u.after.to_string(),
+        commit,
     ];
     match git.run(&diff, MAX_PATH_BYTES).await {
         Ok((out, cut)) => {
@@ -379,13 +433,19 @@ pub async fn build(store: &RepoStore, u: &Update<'_>) -> Result<PushEvent, Strin
     Ok(ev)
 }
 
+fn is_object_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `git log -z` records (NUL cannot be in a commit); a record whose first field is not an
+/// object id is not a commit (a message cannot forge one).
 fn parse_log(text: &str) -> Vec<Commit> {
-    text.split('\x1e')
+    text.split('\0')
         .filter_map(|rec| {
             let rec = rec.trim_start_matches('\n');
             let mut f = rec.splitn(5, '\x1f');
             let id = f.next()?.trim().to_string();
-            if id.is_empty() {
+            if !is_object_id(&id) {
                 return None;
             }
             let author_name = f.next()?.to_string();
@@ -408,6 +468,7 @@ fn parse_log(text: &str) -> Vec<Commit> {
                 timestamp,
             })
         })
+        .take(MAX_COMMITS)
         .collect()
 }
 
@@ -482,13 +543,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chat_text_cannot_mention_link_or_format() {
+        assert_eq!(plain("@channel <!here> [x](http://e) *b*"), "@\u{200b}channel &lt;\\!here&gt; \\[x\\]\\(http://e\\) \\*b\\*");
+        assert_eq!(plain("a\nb"), "a b");
+    }
+
+    #[test]
     fn log_records_parse() {
-        let text = "abc\x1fAda\x1fada@x\x1f2026-01-01T00:00:00+00:00\x1fTitle line\n\nBody\n\x1e\ndef\x1fBo\x1fbo@x\x1f2026-01-02T00:00:00+00:00\x1fOnly\n\x1e\n";
-        let c = parse_log(text);
-        assert_eq!(c.len(), 2);
-        assert_eq!(c[0].id, "abc");
+        let a = "a".repeat(40);
+        let d = "d".repeat(40);
+        let forged = format!("{}\x1fMallory\x1fm@x\x1fT\x1ffake", "f".repeat(40));
+        let text = format!("{a}\x1fAda\x1fada@x\x1f2026-01-01T00:00:00+00:00\x1fTitle line\n\nBody\n\x1e{forged}\n\0{d}\x1fBo\x1fbo@x\x1f2026-01-02T00:00:00+00:00\x1fOnly\n\0not-an-id\x1fx\x1fy\x1fz\x1fw\0");
+        let c = parse_log(&text);
+        assert_eq!(c.len(), 2, "separators inside a message forge nothing: {c:?}");
+        assert_eq!(c[0].id, a);
+        assert!(c[0].message.contains("Mallory"), "the forged record stays in the message");
         assert_eq!(c[0].title, "Title line");
-        assert_eq!(c[0].message, "Title line\n\nBody");
+        assert_eq!(c[1].id, d);
         assert_eq!(c[1].author_email, "bo@x");
     }
 }

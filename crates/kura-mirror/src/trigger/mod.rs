@@ -68,6 +68,34 @@ impl Triggers {
     pub fn config(&self) -> &TriggerConfig {
         &self.config
     }
+
+    /// Builds and keeps the events of just-queued deliveries now, while the repository is as
+    /// the push left it (a trigger waiting behind a failing target would otherwise see later
+    /// pushes); each ref's event is built once for all its triggers.
+    pub async fn prebuild(&self, ids: &[i64]) {
+        let mut built: std::collections::HashMap<String, String> = Default::default();
+        for id in ids {
+            let Ok(Some(d)) = self.db.trigger_delivery(*id).await else {
+                continue;
+            };
+            if d.event.is_some() {
+                continue;
+            }
+            let key = format!("{} {} {}", d.ref_name, d.old_id, d.new_id);
+            if let Some(json) = built.get(&key) {
+                let _ = self.db.set_delivery_event(d.id, json).await;
+                continue;
+            }
+            match self.event_of(&d).await {
+                Ok(ev) => {
+                    if let Ok(json) = serde_json::to_string(&ev) {
+                        built.insert(key, json);
+                    }
+                }
+                Err(e) => tracing::warn!(delivery = d.id, error = %e, "cannot build the event yet"),
+            }
+        }
+    }
 }
 
 /// What one kind of trigger answered.
@@ -102,21 +130,37 @@ impl Deliver for Triggers {
                 break;
             }
             for d in batch {
-                let event = self.event_of(&d).await?;
-                let skip = settings.filters.decide(&event).err().or_else(|| {
-                    (matches!(settings.kind, TriggerKind::Codepipeline { .. }) && event.deleted)
-                        .then(|| {
-                            "a deletion: there is nothing for the pipeline to build".to_string()
-                        })
+                let started_at = kura_db::now();
+                let started = Instant::now();
+                // An event that cannot be built is a failed attempt like any other (logged,
+                // retried, given up after `retry_for`): it must not hold the queue for good.
+                let event = match self.event_of(&d).await {
+                    Ok(e) => Some(e),
+                    Err(e) => {
+                        tracing::warn!(delivery = d.id, error = %e, "cannot build the event");
+                        None
+                    }
+                };
+                let skip = event.as_ref().and_then(|event| {
+                    settings.filters.decide(event).err().or_else(|| {
+                        (matches!(settings.kind, TriggerKind::Codepipeline { .. }) && event.deleted)
+                            .then(|| {
+                                "a deletion: there is nothing for the pipeline to build".to_string()
+                            })
+                    })
                 });
                 if let Some(why) = skip {
                     self.db.skip_delivery(d.id, &why).await?;
                     skipped += 1;
                     continue;
                 }
-                let started_at = kura_db::now();
-                let started = Instant::now();
-                let sent = self.send(t, settings, &d, &event).await;
+                let sent = match &event {
+                    Some(event) => self.send(t, settings, &d, event).await,
+                    None => Err(format!(
+                        "the event of {} could not be built from the repository; see the server log",
+                        d.ref_name
+                    )),
+                };
                 let duration_ms = started.elapsed().as_millis() as i64;
                 let (ok, status, error, excerpt) = match sent {
                     Ok(s) => {

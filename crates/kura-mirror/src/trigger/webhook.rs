@@ -216,18 +216,32 @@ pub fn parse_url(url: &str) -> Result<url::Url, String> {
     Ok(u)
 }
 
-/// The URL as logs and listings show it: scheme, host, port and path, never the query (tokens
-/// live there, e.g. Jenkins' `?token=`).
+/// The URL as listings show it: scheme, host, port and the first path segment; the rest of
+/// the path and the query are `…` (tokens live there: Jenkins' `?token=`, Mattermost's and
+/// Slack's `/hooks/KEY`).
 pub fn display_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.query().is_some() {
-                u.set_query(Some("…"));
-            }
-            u.set_fragment(None);
-            u.to_string().replace("%E2%80%A6", "…")
+    let Ok(u) = url::Url::parse(url) else {
+        return "(unreadable URL)".into();
+    };
+    let mut out = origin(&u);
+    let mut segments = u.path_segments().into_iter().flatten().filter(|s| !s.is_empty());
+    if let Some(first) = segments.next() {
+        out.push('/');
+        out.push_str(first);
+        if segments.next().is_some() || u.query().is_some() {
+            out.push_str("/…");
         }
-        Err(_) => "(unreadable URL)".into(),
+    } else if u.query().is_some() {
+        out.push_str("/…");
+    }
+    out
+}
+
+/// `scheme://host[:port]`: all that errors and logs say of a webhook's URL.
+fn origin(u: &url::Url) -> String {
+    match u.port() {
+        Some(p) => format!("{}://{}:{p}", u.scheme(), u.host_str().unwrap_or("")),
+        None => format!("{}://{}", u.scheme(), u.host_str().unwrap_or("")),
     }
 }
 
@@ -240,7 +254,9 @@ fn describe(e: reqwest::Error, url: &str) -> String {
         cur = next;
     }
     let root = msgs.last().cloned().unwrap_or_else(|| e.to_string());
-    let shown = display_url(url);
+    let shown = url::Url::parse(url)
+        .map(|u| origin(&u))
+        .unwrap_or_else(|_| "the webhook".into());
     if e.is_timeout() {
         format!("{shown}: no answer in time")
     } else if e.is_connect() {
@@ -272,11 +288,10 @@ mod tests {
         assert!(parse_url("not a url").is_err());
         assert_eq!(
             display_url("https://jenkins.corp/generic-webhook-trigger/invoke?token=abc"),
-            "https://jenkins.corp/generic-webhook-trigger/invoke?…"
+            "https://jenkins.corp/generic-webhook-trigger/…"
         );
-        assert_eq!(
-            display_url("http://127.0.0.1:8080/hook"),
-            "http://127.0.0.1:8080/hook"
-        );
+        assert_eq!(display_url("https://mm.corp/hooks/k3y"), "https://mm.corp/hooks/…");
+        assert_eq!(display_url("https://h/?token=t"), "https://h/…");
+        assert_eq!(display_url("http://127.0.0.1:8080/hook"), "http://127.0.0.1:8080/hook");
     }
 }

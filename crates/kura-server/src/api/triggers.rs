@@ -377,7 +377,13 @@ pub async fn repo_add(
     ApiPath((ns, name)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<NewTrigger>,
 ) -> ApiResult<Response> {
-    add(&s, repo_scope(&s, &a, &ns, &name).await?, body).await
+    let scope = repo_scope(&s, &a, &ns, &name).await?;
+    // EventBridge and CodePipeline triggers act with the server's own AWS identity wherever
+    // they point (like mirrors): site admins add them, repository admins webhooks only.
+    if matches!(body.kind.as_str(), "eventbridge" | "codepipeline") {
+        access::require_site_admin(&a)?;
+    }
+    add(&s, scope, body).await
 }
 
 pub async fn repo_show(

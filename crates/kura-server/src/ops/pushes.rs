@@ -23,8 +23,15 @@ impl Ops {
         if queued.iter().any(|q| !q.trigger) {
             self.worker.kick();
         }
-        if queued.iter().any(|q| q.trigger) {
+        let events: Vec<i64> = queued
+            .iter()
+            .filter(|q| q.trigger)
+            .map(|q| q.delivery_id)
+            .collect();
+        if !events.is_empty() {
             self.triggers.kick();
+            let triggers = self.triggers.clone();
+            tokio::spawn(async move { triggers.kind().prebuild(&events).await });
         }
         Ok(queued)
     }

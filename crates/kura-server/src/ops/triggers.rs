@@ -238,17 +238,6 @@ impl Ops {
         Ok(out)
     }
 
-    /// Delivered and given-up counts per trigger id (for `/metrics`).
-    pub async fn trigger_counts(&self) -> Result<std::collections::HashMap<i64, (i64, i64)>> {
-        Ok(self
-            .db
-            .trigger_delivery_counts()
-            .await?
-            .into_iter()
-            .map(|(id, ok, failed)| (id, (ok, failed)))
-            .collect())
-    }
-
     /// A trigger by id, when it belongs to `scope` (otherwise it does not exist for the caller).
     pub async fn trigger(&self, scope: &TriggerScope, id: i64) -> Result<TriggerInfo> {
         let repo_id = self.scope_repo_id(scope).await?;
