@@ -53,9 +53,10 @@ both! {
         let k = kura_for_triggers(b).start();
         let (_, _, dir) = k.alice_app();
         let token = k.token("alice", "admin");
+        // The URL (its token) and the secret both come from stdin, never argv.
         let added = k
-            .cli(&["trigger", "add", "alice/app", "webhook", &rx.url("/jenkins?token=query-secret-77"), "--secret-stdin"])
-            .stdin(secret)
+            .cli(&["trigger", "add", "alice/app", "webhook", "-", "--secret-stdin"])
+            .stdin(&format!("{}\n{secret}", rx.url("/jenkins?token=query-secret-77")))
             .run()
             .assert_ok()
             .all();

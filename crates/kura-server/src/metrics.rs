@@ -214,8 +214,12 @@ async fn register_triggers(state: &AppState, reg: &mut Registry) -> Result<(), H
         };
         pending.get_or_create(&l).set(t.status.pending);
         lag.get_or_create(&l).set(t.status.lag_seconds);
-        delivered.get_or_create(&l).inc_by(t.trigger.delivered.max(0) as u64);
-        given_up.get_or_create(&l).inc_by(t.trigger.given_up.max(0) as u64);
+        delivered
+            .get_or_create(&l)
+            .inc_by(t.trigger.delivered.max(0) as u64);
+        given_up
+            .get_or_create(&l)
+            .inc_by(t.trigger.given_up.max(0) as u64);
         failures
             .get_or_create(&l)
             .inc_by(t.trigger.failures.max(0) as u64);

@@ -125,8 +125,6 @@ impl HookSessions {
             .get(token)
             .cloned()
     }
-
-
 }
 
 /// A push to a repository without delivery targets: `pre-receive` notes the accepted updates

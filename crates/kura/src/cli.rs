@@ -243,7 +243,8 @@ pub enum TriggerCmd {
     /// (with --server: the same without NS/NAME, for every repository)
     Add {
         /// NAMESPACE/NAME (not with --server), then webhook, eventbridge or codepipeline, then
-        /// the URL (webhook) or the pipeline's name (codepipeline)
+        /// the URL (webhook; `-` reads it from stdin's first line, out of argv and shell
+        /// history) or the pipeline's name (codepipeline)
         #[arg(value_name = "ARG", num_args = 1..=3, required = true)]
         args: Vec<String>,
         /// A server-wide trigger: every push to every repository

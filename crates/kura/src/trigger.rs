@@ -11,16 +11,29 @@ use kura_server::{Ops, RepoPath};
 use super::{fmt_ago, fmt_time};
 use crate::cli::TriggerCmd;
 
-fn read_secret() -> Result<String> {
+/// What stdin holds for `trigger add`: the URL's line first when it was given as `-` (so a
+/// token in it stays out of argv and shell history), then the secret with `--secret-stdin`.
+fn read_stdin(url: bool, secret: bool) -> Result<(Option<String>, Option<String>)> {
+    if !url && !secret {
+        return Ok((None, None));
+    }
     let mut s = String::new();
     std::io::stdin()
         .read_to_string(&mut s)
-        .context("cannot read the secret from stdin")?;
-    let s = s.trim_end_matches(['\n', '\r']).to_string();
-    if s.is_empty() {
-        bail!("no secret on stdin: pipe it in, e.g. printf %s \"$SECRET\" | kura trigger add ... --secret-stdin");
+        .context("cannot read stdin")?;
+    let (first, rest) = match url {
+        true => s.split_once('\n').unwrap_or((s.as_str(), "")),
+        false => ("", s.as_str()),
+    };
+    let url = url.then(|| first.trim().to_string());
+    if url.as_deref() == Some("") {
+        bail!("no URL on stdin: give it as the first line, e.g. printf '%s\\n' \"$URL\" | kura trigger add NS/NAME webhook -");
     }
-    Ok(s)
+    let secret = secret.then(|| rest.trim_end_matches(['\n', '\r']).to_string());
+    if secret.as_deref() == Some("") {
+        bail!("no secret on stdin: pipe it in (after the URL's line when the URL is -), e.g. printf %s \"$SECRET\" | kura trigger add ... --secret-stdin");
+    }
+    Ok((url, secret))
 }
 
 fn scope_of(full_name: Option<RepoPath>, server: bool) -> Result<Option<TriggerScope>> {
@@ -92,6 +105,8 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
             if args.next().is_some() {
                 bail!("too many arguments: kura trigger add NS/NAME KIND [URL|PIPELINE] [flags]");
             }
+            let (stdin_url, secret) = read_stdin(positional.as_deref() == Some("-"), secret_stdin)?;
+            let positional = stdin_url.or(positional);
             let target = match kind.as_str() {
                 "eventbridge" => {
                     if positional.is_some() {
@@ -106,7 +121,6 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
                     positional
                 }
             };
-            let secret = secret_stdin.then(read_secret).transpose()?;
             let t = ops
                 .add_trigger(
                     &scope,

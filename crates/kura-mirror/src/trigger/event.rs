@@ -234,7 +234,9 @@ impl PushEvent {
             let title = plain(&c.title);
             let author = plain(&c.author_name);
             match urls.commit(&self.repository, &c.id) {
-                Some(u) => text.push_str(&format!("\n- [`{}`]({u}) {title} ({author})", short(&c.id))),
+                Some(u) => {
+                    text.push_str(&format!("\n- [`{}`]({u}) {title} ({author})", short(&c.id)))
+                }
                 None => text.push_str(&format!("\n- `{}` {title} ({author})", short(&c.id))),
             }
         }
@@ -544,7 +546,10 @@ mod tests {
 
     #[test]
     fn chat_text_cannot_mention_link_or_format() {
-        assert_eq!(plain("@channel <!here> [x](http://e) *b*"), "@\u{200b}channel &lt;\\!here&gt; \\[x\\]\\(http://e\\) \\*b\\*");
+        assert_eq!(
+            plain("@channel <!here> [x](http://e) *b*"),
+            "@\u{200b}channel &lt;\\!here&gt; \\[x\\]\\(http://e\\) \\*b\\*"
+        );
         assert_eq!(plain("a\nb"), "a b");
     }
 
@@ -555,9 +560,16 @@ mod tests {
         let forged = format!("{}\x1fMallory\x1fm@x\x1fT\x1ffake", "f".repeat(40));
         let text = format!("{a}\x1fAda\x1fada@x\x1f2026-01-01T00:00:00+00:00\x1fTitle line\n\nBody\n\x1e{forged}\n\0{d}\x1fBo\x1fbo@x\x1f2026-01-02T00:00:00+00:00\x1fOnly\n\0not-an-id\x1fx\x1fy\x1fz\x1fw\0");
         let c = parse_log(&text);
-        assert_eq!(c.len(), 2, "separators inside a message forge nothing: {c:?}");
+        assert_eq!(
+            c.len(),
+            2,
+            "separators inside a message forge nothing: {c:?}"
+        );
         assert_eq!(c[0].id, a);
-        assert!(c[0].message.contains("Mallory"), "the forged record stays in the message");
+        assert!(
+            c[0].message.contains("Mallory"),
+            "the forged record stays in the message"
+        );
         assert_eq!(c[0].title, "Title line");
         assert_eq!(c[1].id, d);
         assert_eq!(c[1].author_email, "bo@x");

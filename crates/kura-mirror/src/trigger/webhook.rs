@@ -224,7 +224,11 @@ pub fn display_url(url: &str) -> String {
         return "(unreadable URL)".into();
     };
     let mut out = origin(&u);
-    let mut segments = u.path_segments().into_iter().flatten().filter(|s| !s.is_empty());
+    let mut segments = u
+        .path_segments()
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty());
     if let Some(first) = segments.next() {
         out.push('/');
         out.push_str(first);
@@ -290,8 +294,14 @@ mod tests {
             display_url("https://jenkins.corp/generic-webhook-trigger/invoke?token=abc"),
             "https://jenkins.corp/generic-webhook-trigger/…"
         );
-        assert_eq!(display_url("https://mm.corp/hooks/k3y"), "https://mm.corp/hooks/…");
+        assert_eq!(
+            display_url("https://mm.corp/hooks/k3y"),
+            "https://mm.corp/hooks/…"
+        );
         assert_eq!(display_url("https://h/?token=t"), "https://h/…");
-        assert_eq!(display_url("http://127.0.0.1:8080/hook"), "http://127.0.0.1:8080/hook");
+        assert_eq!(
+            display_url("http://127.0.0.1:8080/hook"),
+            "http://127.0.0.1:8080/hook"
+        );
     }
 }
