@@ -342,8 +342,9 @@ both! {
             let err = push(&k, &src, &["origin", "main"]);
             let el = t.elapsed();
             slowest = slowest.max(el);
+            // "queued (reason)" means the failed run answered the pusher; waiting out mirror_wait
+            // would say "still running after 10s" instead (no timing asserted: the machine may be busy).
             assert_contains(&err, &format!("mirror to {target} queued ("), &format!("push {i} while the remote is down"));
-            assert!(el < Duration::from_secs(8), "push {i} took {el:?} while the remote is down:\n{err}");
         }
         eprintln!("remote down: slowest of 20 pushes {slowest:?}");
         let st = status(&k, "alice/app");

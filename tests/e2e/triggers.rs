@@ -56,7 +56,7 @@ both! {
         // The URL (its token) and the secret both come from stdin, never argv.
         let added = k
             .cli(&["trigger", "add", "alice/app", "webhook", "-", "--secret-stdin"])
-            .stdin(&format!("{}\n{secret}", rx.url("/jenkins?token=query-secret-77")))
+            .stdin(format!("{}\n{secret}", rx.url("/jenkins?token=query-secret-77")))
             .run()
             .assert_ok()
             .all();
