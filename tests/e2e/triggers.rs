@@ -306,7 +306,7 @@ both! {
         k.stop_sigterm();
         k.set_env("KURA_TRIGGER_ALLOWED_TARGETS", "10.0.0.0/8");
         let e = k.cli_err(&["trigger", "add", "admin/app", "webhook", &format!("http://localhost:{}/x", rx.port())]);
-        assert_contains(&e, "localhost resolves to 127.0.0.1, which trigger_allowed_targets", "a name that resolves outside the list");
+        assert_contains(&e, "localhost resolves to an address that trigger_allowed_targets", "a name that resolves outside the list");
         // Added while the name was allowed; the list changes; the next delivery is refused
         // at connect time (the address actually connected to is checked every time).
         k.set_env("KURA_TRIGGER_ALLOWED_TARGETS", "localhost");
@@ -328,7 +328,7 @@ both! {
             k.cli_ok(&["trigger", "deliveries", "admin/app", "--failed"]).contains("last error")
         });
         let log = k.cli_ok(&["trigger", "deliveries", "admin/app", "--failed"]);
-        assert_contains(&log, "localhost resolves to 127.0.0.1, which trigger_allowed_targets", "refused when sent");
+        assert_contains(&log, "localhost resolves to an address that trigger_allowed_targets", "refused when sent");
         std::thread::sleep(Duration::from_secs(1));
         assert_eq!(rx.received().len(), 1, "nothing sent to the refused address");
         // A bad list is a configuration error at start.
