@@ -398,6 +398,48 @@ both! {
         assert_eq!(rx.received().len(), 103, "no event beyond the cap");
     }
 
+    /// A process killed after receive-pack updated a ref but before the push was recorded
+    /// leaves pre-receive's note; a later sweep records it (the refs confirm the update), so
+    /// the push log has it and the triggers get its event.
+    fn a_push_its_process_never_recorded_is_recovered(b: Backend) {
+        let rx = Receiver::start(None);
+        let k = kura_for_triggers(b).env("KURA_GIT_MAX_DURATION", "2s").start();
+        let (_, _, dir) = k.alice_app();
+        k.cli(&["trigger", "add", "alice/app", "webhook", &rx.url("/r")]).run().assert_ok();
+        let c1 = k.commit(&dir, "a.txt", "1\n", "one");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        // c2's objects reach the server through another branch; then main moves to it as if
+        // a push's receive-pack had updated it and its process had died before recording.
+        let c2 = k.commit(&dir, "a.txt", "2\n", "two");
+        k.git_ok(&dir, &["push", "-q", "origin", "HEAD:refs/heads/side"]);
+        rx.wait_for(2, WAIT);
+        let show = k.cli_ok(&["repo", "show", "alice/app"]);
+        let storage = show
+            .lines()
+            .find_map(|l| l.strip_prefix("storage:"))
+            .map(|p| std::path::PathBuf::from(p.trim()))
+            .unwrap_or_else(|| panic!("no storage line:\n{show}"));
+        let id: i64 = storage
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".git"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no repository id in {}", storage.display()));
+        cmd("git", &["--git-dir", storage.to_str().expect("utf-8"), "update-ref", "refs/heads/main", &c2, &c1]).run().assert_ok();
+        let note = k.data_dir.join("repositories/tmp").join(format!("push-{id}-crashedpush.log"));
+        std::fs::write(&note, format!("{c1} {c2} refs/heads/main\n")).expect("write the note");
+        cmd("touch", &["-d", "10 minutes ago", note.to_str().expect("utf-8")]).run().assert_ok();
+        let got = rx.wait_for(3, Duration::from_secs(90));
+        let ev = &got[2]["json"];
+        assert_eq!(ev["ref"], "refs/heads/main");
+        assert_eq!(ev["before"], c1.as_str());
+        assert_eq!(ev["after"], c2.as_str());
+        assert_eq!(ev["pusher"]["name"], "(recovered after a restart)");
+        assert!(!note.exists(), "the note is gone once recorded");
+        let log = k.cli_ok(&["repo", "pushes", "alice/app"]);
+        assert_contains(&log, "(recovered after a restart)", "the push log has it");
+    }
+
     fn server_wide_triggers_fire_for_every_repository(b: Backend) {
         let rx = Receiver::start(None);
         let k = kura_for_triggers(b).start();

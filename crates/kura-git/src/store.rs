@@ -100,11 +100,50 @@ impl RepoStore {
         Ok(store)
     }
 
-    /// A fresh path for one push's `post-receive` report (outside every repository).
-    pub fn push_log_path(&self) -> PathBuf {
+    /// A fresh path for the updates one push to repository `repo_id` accepted (outside every
+    /// repository; the id in the name lets a note left by a crash be recovered).
+    pub fn push_log_path(&self, repo_id: i64) -> PathBuf {
         use rand::distributions::{Alphanumeric, DistString};
         let name = Alphanumeric.sample_string(&mut rand::thread_rng(), 24);
-        self.root.join("tmp").join(format!("push-{name}.log"))
+        self.root
+            .join("tmp")
+            .join(format!("push-{repo_id}-{name}.log"))
+    }
+
+    /// Notes of pushes older than `age` (their process died before recording them), each
+    /// claimed by renaming it first, so that of several processes sharing the folder only
+    /// one recovers it. Returns the repository id and the claimed path.
+    pub fn claim_orphaned_push_notes(&self, age: std::time::Duration) -> Vec<(i64, PathBuf)> {
+        let dir = self.root.join("tmp");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(id) = name
+                .strip_prefix("push-")
+                .and_then(|r| r.strip_suffix(".log"))
+                .and_then(|r| r.split_once('-'))
+                .and_then(|(id, _)| id.parse::<i64>().ok())
+            else {
+                continue;
+            };
+            let old_enough = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|el| el >= age);
+            if !old_enough {
+                continue;
+            }
+            let claimed = dir.join(format!("{name}.recovering-{}", std::process::id()));
+            if std::fs::rename(e.path(), &claimed).is_ok() {
+                out.push((id, claimed));
+            }
+        }
+        out
     }
 
     /// The directory of repository `id`. Only the id decides it, never a name.

@@ -97,6 +97,13 @@ async fn prune_push_log(state: &AppState) {
         Ok(n) => tracing::info!(pushes = n, "pruned the push log"),
         Err(e) => tracing::warn!(error = %e, "cannot prune the push log"),
     }
+    // Pushes a crashed process never recorded: their notes are older than any push can run.
+    let longest = match state.config.git_max_duration {
+        d if d.is_zero() => Duration::from_secs(24 * 3600),
+        d => d,
+    };
+    crate::post_receive::recover_orphaned_notes(&state.ops, longest + Duration::from_secs(60))
+        .await;
     // Expired browser sessions go at the same pace.
     match state.ops.prune_sessions().await {
         Ok(0) => {}

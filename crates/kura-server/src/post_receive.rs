@@ -99,7 +99,7 @@ impl HookSessions {
         protocol: &'static str,
     ) -> (String, std::path::PathBuf, SessionGuard) {
         let token = Alphanumeric.sample_string(&mut rand::thread_rng(), 40);
-        let note = ops.push_log_path();
+        let note = ops.push_log_path(repo.id);
         self.map.lock().unwrap_or_else(|p| p.into_inner()).insert(
             token.clone(),
             Session {
@@ -144,7 +144,7 @@ pub struct PushFile {
 impl PushFile {
     pub fn new(ops: Ops, repo: Repo, pusher: String, protocol: &'static str) -> PushFile {
         PushFile {
-            path: ops.push_log_path(),
+            path: ops.push_log_path(repo.id),
             ops,
             repo,
             pusher,
@@ -230,6 +230,37 @@ async fn record_file(
     }
     if let Err(e) = ops.record_push(repo, pusher, protocol, &refs).await {
         tracing::error!(error = %e, repo = %repo.full_name(), "cannot record the push in the log");
+    }
+}
+
+/// The pusher recorded for a push recovered from a note (the note does not name one).
+pub const RECOVERED_PUSHER: &str = "(recovered after a restart)";
+
+/// Records pushes whose process died between receive-pack updating the refs and the push
+/// being recorded: their notes are older than any push can run (`age`). The refs decide which
+/// updates count, as for a client that went away; triggers then get their events.
+pub async fn recover_orphaned_notes(ops: &Ops, age: Duration) {
+    for (repo_id, path) in ops.claim_orphaned_push_notes(age) {
+        match ops.repo_by_id(repo_id).await {
+            Ok(Some(repo)) => {
+                tracing::warn!(repo = %repo.full_name(), "recording a push whose process stopped before recording it");
+                record_file(ops, &repo, RECOVERED_PUSHER, "http", &path, None).await;
+            }
+            Ok(None) => {
+                let _ = tokio::fs::remove_file(&path).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot recover a push note now; it is tried again later");
+                // Back under its own name, so that a later sweep finds it again.
+                if let Some(orig) = path
+                    .to_str()
+                    .and_then(|p| p.rsplit_once(".recovering-"))
+                    .map(|(o, _)| o.to_string())
+                {
+                    let _ = tokio::fs::rename(&path, orig).await;
+                }
+            }
+        }
     }
 }
 

@@ -50,7 +50,12 @@ impl Ops {
     }
 
     /// A fresh file for one push's noted updates.
-    pub fn push_log_path(&self) -> PathBuf {
-        self.store.push_log_path()
+    pub fn push_log_path(&self, repo_id: i64) -> PathBuf {
+        self.store.push_log_path(repo_id)
+    }
+
+    /// Push notes left by a process that died before recording them (see `kura-git`).
+    pub fn claim_orphaned_push_notes(&self, age: std::time::Duration) -> Vec<(i64, PathBuf)> {
+        self.store.claim_orphaned_push_notes(age)
     }
 }
