@@ -26,6 +26,9 @@ impl TargetKind {
 pub struct RunRecord<'a> {
     /// The highest delivery id the run covered (everything queued when it started).
     pub max_job: i64,
+    /// A success marks every delivery up to `max_job` done (a mirror run delivers the whole
+    /// state); `false` when the kind marks each delivery itself (trigger events).
+    pub covers_queue: bool,
     pub duration_ms: i64,
     /// `Err(sanitised message)` for a failed run.
     pub result: std::result::Result<RunSuccess<'a>, &'a str>,
@@ -160,13 +163,9 @@ impl Db {
                 .execute(&mut *tx)
                 .await?;
                 // A run that lost its lease must not mark work done that it may not have done.
-                if held.rows_affected() == 1 {
+                if held.rows_affected() == 1 && rec.covers_queue {
                     sqlx::query(
-                        // Mirrors only: a mirror run covers everything queued before it; a trigger marks
-                        // each event itself (on PostgreSQL an id below the run's highest may commit
-                        // after the run began and must still be sent).
-                        "UPDATE deliveries SET done_at = $1, status = 'delivered' WHERE target_id = $2 AND id <= $3 AND done_at IS NULL \
-                         AND (SELECT kind FROM delivery_targets WHERE id = $2) = 'mirror'",
+                        "UPDATE deliveries SET done_at = $1, status = 'delivered' WHERE target_id = $2 AND id <= $3 AND done_at IS NULL",
                     )
                     .bind(t)
                     .bind(id)

@@ -24,6 +24,12 @@ pub trait Deliver: Send + Sync + 'static {
 
     const KIND: TargetKind;
 
+    /// Whether a successful run delivered everything queued when it was claimed (a mirror
+    /// pushes the whole state). `false`: `deliver` marks each delivery itself, and one whose
+    /// id is below the run's highest but that committed after the claim (PostgreSQL takes ids
+    /// at insert, not at commit) stays pending for the next run.
+    const COVERS_QUEUE: bool = true;
+
     /// Loads a claimed target (`None`: removed meanwhile).
     fn load(
         &self,
@@ -257,6 +263,7 @@ impl<D: Deliver> Engine<D> {
                 tracing::info!(duration_ms, summary = %success.summary, verified = success.verified, "delivery run succeeded");
                 RunRecord {
                     max_job,
+                    covers_queue: D::COVERS_QUEUE,
                     duration_ms,
                     result: Ok(success),
                     retry_at: 0,
@@ -274,6 +281,7 @@ impl<D: Deliver> Engine<D> {
                 tracing::warn!(duration_ms, error = %err_text, retry_in_s = delay.as_secs(), "delivery run failed");
                 RunRecord {
                     max_job,
+                    covers_queue: D::COVERS_QUEUE,
                     duration_ms,
                     result: Err(&err_text),
                     retry_at: kura_db::now() + delay.as_secs() as i64,
