@@ -272,6 +272,16 @@ pub fn may_manage_token(actor: &Actor, owner_id: i64) -> bool {
     !actor.user.disabled && (actor.user.id == owner_id || actor.is_site_admin())
 }
 
+/// Who may add a trigger of `kind` to a repository they administer: webhooks, anyone who
+/// administers it; EventBridge and CodePipeline triggers act with the server's own AWS identity
+/// wherever they point (like mirrors), so site admins only.
+pub fn require_trigger_kind(actor: &Actor, kind: &str) -> Result<(), Denied> {
+    match kind {
+        "eventbridge" | "codepipeline" => require_site_admin(actor),
+        _ => Ok(()),
+    }
+}
+
 pub fn require_site_admin(actor: &Actor) -> Result<(), Denied> {
     if actor.is_site_admin() && !actor.user.disabled {
         Ok(())

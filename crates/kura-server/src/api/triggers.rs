@@ -378,11 +378,7 @@ pub async fn repo_add(
     ApiJson(body): ApiJson<NewTrigger>,
 ) -> ApiResult<Response> {
     let scope = repo_scope(&s, &a, &ns, &name).await?;
-    // EventBridge and CodePipeline triggers act with the server's own AWS identity wherever
-    // they point (like mirrors): site admins add them, repository admins webhooks only.
-    if matches!(body.kind.as_str(), "eventbridge" | "codepipeline") {
-        access::require_site_admin(&a)?;
-    }
+    access::require_trigger_kind(&a, &body.kind)?;
     add(&s, scope, body).await
 }
 

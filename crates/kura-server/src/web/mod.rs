@@ -40,11 +40,16 @@ pub struct Chrome {
 
 impl Chrome {
     pub fn login_href(&self) -> String {
-        if self.here.is_empty() || self.here == "/" || self.here.starts_with("/login") {
-            "/login".into()
-        } else {
-            format!("/login?next={}", render::encode_segment(&self.here))
-        }
+        login_href(&self.here)
+    }
+}
+
+/// The sign-in page, coming back to `here` afterwards.
+pub fn login_href(here: &str) -> String {
+    if here.is_empty() || here == "/" || here.starts_with("/login") {
+        "/login".into()
+    } else {
+        format!("/login?next={}", render::encode_segment(here))
     }
 }
 

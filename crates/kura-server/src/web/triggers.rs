@@ -123,18 +123,14 @@ fn typed_page(ns: &str, name: &str) -> String {
 }
 
 fn sign_in(ns: &str, name: &str) -> Response {
-    Redirect::to(&format!(
-        "/login?next={}",
-        encode_segment(&typed_page(ns, name))
-    ))
-    .into_response()
+    Redirect::to(&super::login_href(&typed_page(ns, name))).into_response()
 }
 
 /// The visitor's admin access to `ns/name`: hidden and missing give the same 404, a reader or
 /// writer a 403 that says what is needed.
 async fn admin(s: &AppState, v: Visitor, ns: &str, name: &str) -> Result<Admin, WebError> {
     let c = repo::open(s, v, ns, name, "settings").await?;
-    if c.acc.role < Role::Admin {
+    if c.acc.check(&c.v.caller, Role::Admin).is_err() {
         return Err(WebError::new(
             StatusCode::FORBIDDEN,
             "Not allowed",
