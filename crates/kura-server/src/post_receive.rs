@@ -340,17 +340,13 @@ async fn triggers_line(state: &AppState, repo: &Repo, events: &[Queued]) -> Stri
     ids.dedup();
     let mut names = Vec::new();
     for id in ids.iter().take(3) {
-        names.push(match state.ops.trigger_anywhere(*id).await {
-            Ok(t) => {
-                let target = t.shown_target();
-                let host = url::Url::parse(&target)
-                    .ok()
-                    .and_then(|u| u.host_str().map(String::from))
-                    .unwrap_or(target);
-                format!("{} {host}", t.kind())
-            }
-            Err(_) => format!("trigger {id}"),
-        });
+        names.push(
+            state
+                .ops
+                .trigger_label(*id)
+                .await
+                .unwrap_or_else(|_| format!("trigger {id}")),
+        );
     }
     if ids.len() > 3 {
         names.push(format!("{} more", ids.len() - 3));

@@ -88,7 +88,7 @@ impl PushEvent {
     /// The webhook `json` format: GitHub's and GitLab's push-event names where they agree
     /// (`ref`, `before`, `after`, `commits`, `repository.full_name`, `pusher.name`,
     /// `total_commits_count`), plus Kura's `changed_paths`.
-    pub fn webhook_json(&self, urls: &Urls) -> Value {
+    pub fn webhook_json(&self, urls: &Links) -> Value {
         let (ns, name) = self
             .repository
             .split_once('/')
@@ -153,7 +153,7 @@ impl PushEvent {
     /// EventBridge's `detail`: flat strings where rules match (`repository`, `ref`,
     /// `changed_paths` with prefix matching). An entry may be 256 KB: paths, then commits are
     /// dropped (and marked truncated) until the detail fits with room for the envelope.
-    pub fn eventbridge_detail(&self, delivery: i64, urls: &Urls) -> Value {
+    pub fn eventbridge_detail(&self, delivery: i64, urls: &Links) -> Value {
         const MAX_DETAIL: usize = 200 * 1024;
         let mut e = self.clone();
         loop {
@@ -175,7 +175,7 @@ impl PushEvent {
         }
     }
 
-    fn detail_value(&self, delivery: i64, urls: &Urls) -> Value {
+    fn detail_value(&self, delivery: i64, urls: &Links) -> Value {
         json!({
             "delivery": delivery.to_string(),
             "repository": self.repository,
@@ -203,7 +203,7 @@ impl PushEvent {
 
     /// A Mattermost / Slack incoming-webhook message. Names and titles come from the pusher:
     /// they are escaped so that they cannot link, format or mention (`@channel`).
-    pub fn mattermost(&self, urls: &Urls) -> Value {
+    pub fn mattermost(&self, urls: &Links) -> Value {
         let short = |id: &str| id.chars().take(7).collect::<String>();
         let r = plain(self.short_ref());
         let what = match (self.ref_type(), self.created, self.deleted) {
@@ -269,27 +269,32 @@ fn plain(s: &str) -> String {
     out
 }
 
-/// Where the repository's pages and clone URL are: asked when an event is rendered (the
-/// server's address is known only once it listens).
+/// Where the repository's pages and clone URL are: asked once per event sent (the server's
+/// address is known only once it listens), then [`Links`] renders every link from that.
 #[derive(Clone)]
 pub struct Urls {
     pub base: std::sync::Arc<dyn Fn() -> Option<String> + Send + Sync>,
 }
 
-impl Default for Urls {
-    fn default() -> Urls {
-        Urls {
-            base: std::sync::Arc::new(|| None),
+impl Urls {
+    pub fn now(&self) -> Links {
+        Links {
+            base: (self.base)().map(|b| b.trim_end_matches('/').to_string()),
         }
     }
 }
 
-impl Urls {
+/// The links of one rendering.
+pub struct Links {
+    base: Option<String>,
+}
+
+impl Links {
     fn page(&self, repo: &str) -> Option<String> {
-        (self.base)().map(|b| format!("{}/{repo}", b.trim_end_matches('/')))
+        self.base.as_ref().map(|b| format!("{b}/{repo}"))
     }
     fn clone(&self, repo: &str) -> Option<String> {
-        (self.base)().map(|b| format!("{}/{repo}.git", b.trim_end_matches('/')))
+        self.base.as_ref().map(|b| format!("{b}/{repo}.git"))
     }
     fn commit(&self, repo: &str, id: &str) -> Option<String> {
         self.page(repo).map(|p| format!("{p}/commit/{id}"))

@@ -5,7 +5,7 @@
 //! matches none of the trigger's filters is marked skipped with the reason.
 
 mod allow;
-pub mod event;
+mod event;
 mod settings;
 mod webhook;
 
@@ -18,9 +18,11 @@ use kura_git::RepoStore;
 use tokio::sync::OnceCell;
 
 pub use allow::AllowList;
-pub use event::{PushEvent, Urls};
-pub use settings::{Filters, TriggerKind, TriggerSettings, Variable, WebhookFormat, PLACEHOLDERS};
-pub use webhook::{display_url, parse_url, signature, WebhookClient};
+use event::PushEvent;
+pub use event::Urls;
+pub use settings::{Filters, TriggerKind, TriggerSettings, Variable, WebhookFormat};
+use webhook::signature;
+pub use webhook::{display_url, parse_url, WebhookClient};
 
 use crate::delivery::{Deliver, Engine, EngineSettings};
 use crate::secret::SecretBox;
@@ -110,6 +112,7 @@ impl Deliver for Triggers {
     type Error = TriggerError;
 
     const KIND: TargetKind = TargetKind::Trigger;
+    const COVERS_QUEUE: bool = false;
 
     async fn load(&self, db: &Db, id: i64) -> kura_db::Result<Option<Loaded>> {
         Ok(db.trigger_by_id(id).await?.map(|row| Loaded {
@@ -292,7 +295,7 @@ impl Triggers {
         d: &TriggerDelivery,
         e: &PushEvent,
     ) -> Result<Sent, String> {
-        let urls = &self.config.urls;
+        let urls = &self.config.urls.now();
         match &s.kind {
             TriggerKind::Webhook { format } => {
                 let body = match format {

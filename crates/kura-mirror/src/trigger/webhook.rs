@@ -116,10 +116,6 @@ impl WebhookClient {
         Ok(WebhookClient { http, allow })
     }
 
-    pub fn allow_list(&self) -> &AllowList {
-        &self.allow
-    }
-
     /// The checks a URL must pass before anything is sent (and when a trigger is added):
     /// http(s), a host, no user name or password, and a host or address the list allows.
     pub async fn check_url(&self, url: &str) -> Result<url::Url, String> {

@@ -29,9 +29,13 @@ impl Ops {
             .map(|q| q.delivery_id)
             .collect();
         if !events.is_empty() {
-            self.triggers.kick();
+            // Build each ref's event once for all its triggers, then wake the worker: it finds
+            // them built (a worker woken first would build the same event again).
             let triggers = self.triggers.clone();
-            tokio::spawn(async move { triggers.kind().prebuild(&events).await });
+            tokio::spawn(async move {
+                triggers.kind().prebuild(&events).await;
+                triggers.kick();
+            });
         }
         Ok(queued)
     }

@@ -247,6 +247,25 @@ impl Ops {
         }
     }
 
+    /// What the pusher's line names a trigger by: its kind and target host (or bus, pipeline),
+    /// without reading its queue.
+    pub async fn trigger_label(&self, id: i64) -> Result<String> {
+        let t = self
+            .db
+            .trigger_by_id(id)
+            .await?
+            .ok_or_else(|| OpsError::TriggerNotFound(id.to_string()))?;
+        let settings = TriggerSettings::from_json(&t.settings).map_err(OpsError::Internal)?;
+        let target = match settings.kind {
+            TriggerKind::Webhook { .. } => url::Url::parse(&t.target)
+                .ok()
+                .and_then(|u| u.host_str().map(String::from))
+                .unwrap_or_default(),
+            _ => t.target,
+        };
+        Ok(format!("{} {target}", settings.kind.name()))
+    }
+
     /// A trigger by id, wherever it is (the CLI, run by the server's operator).
     pub async fn trigger_anywhere(&self, id: i64) -> Result<TriggerInfo> {
         self.trigger_info(id).await
