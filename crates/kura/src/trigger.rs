@@ -214,8 +214,7 @@ pub async fn run(ops: &Ops, cmd: TriggerCmd) -> Result<()> {
             );
         }
         TriggerCmd::Remove { id } => {
-            let t = ops.trigger_anywhere(id).await?;
-            ops.remove_trigger(id).await?;
+            let t = ops.remove_trigger(None, id).await?;
             eprintln!(
                 "removed trigger {id} ({} of {}); its pending events are dropped",
                 describe(&t),

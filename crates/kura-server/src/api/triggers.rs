@@ -304,8 +304,7 @@ async fn show(s: &AppState, scope: TriggerScope, id: i64) -> ApiResult<Json<Trig
 
 async fn remove(s: &AppState, scope: TriggerScope, id: i64) -> ApiResult<Response> {
     // Only one of the scope's own: another repository's trigger does not exist here.
-    let t = s.ops.trigger(&scope, id).await?;
-    s.ops.remove_trigger(t.trigger.id).await?;
+    s.ops.remove_trigger(Some(&scope), id).await?;
     Ok(no_content())
 }
 

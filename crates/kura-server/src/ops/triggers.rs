@@ -271,11 +271,21 @@ impl Ops {
         self.trigger_info(id).await
     }
 
-    pub async fn remove_trigger(&self, id: i64) -> Result<()> {
-        if !self.db.remove_target(id).await? {
+    /// Removes a trigger of `scope` (`None`: anywhere, for the CLI) and its pending events;
+    /// only triggers: a mirror's id is not one.
+    pub async fn remove_trigger(
+        &self,
+        scope: Option<&TriggerScope>,
+        id: i64,
+    ) -> Result<TriggerInfo> {
+        let t = match scope {
+            Some(scope) => self.trigger(scope, id).await?,
+            None => self.trigger_anywhere(id).await?,
+        };
+        if !self.db.remove_target(t.trigger.id).await? {
             return Err(OpsError::TriggerNotFound(id.to_string()));
         }
-        Ok(())
+        Ok(t)
     }
 
     /// The delivery log of a scope, newest first: the deliveries of a repository's own

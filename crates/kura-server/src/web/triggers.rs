@@ -450,17 +450,15 @@ pub async fn remove(
     v.check_csrf(&f.csrf)?;
     let a = admin(&s, v, &ns, &name).await?;
     // Only one of this repository's own: another's (or a server-wide one) does not exist here.
-    let t = s
-        .ops
-        .trigger(&a.scope, id)
+    s.ops
+        .remove_trigger(Some(&a.scope), id)
         .await
         .map_err(|e| match e.kind() {
             ErrorKind::NotFound => WebError::not_found(format!(
-            "This repository has no trigger {id}; the list on the triggers page shows its triggers."
-        )),
+                "This repository has no trigger {id}; the list on the triggers page shows its triggers."
+            )),
             _ => e.into(),
         })?;
-    s.ops.remove_trigger(t.trigger.id).await?;
     Ok(Redirect::to(&format!("{}?removed={id}", a.here)).into_response())
 }
 
