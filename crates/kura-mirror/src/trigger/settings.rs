@@ -167,12 +167,6 @@ impl TriggerSettings {
     }
 }
 
-const GLOB: glob::MatchOptions = glob::MatchOptions {
-    case_sensitive: true,
-    require_literal_separator: true,
-    require_literal_leading_dot: false,
-};
-
 fn pattern(g: &str, what: &str) -> Result<glob::Pattern, String> {
     if g.is_empty() || g.chars().any(char::is_control) {
         return Err(format!("an empty or unprintable {what} glob"));
@@ -182,11 +176,12 @@ fn pattern(g: &str, what: &str) -> Result<glob::Pattern, String> {
     })
 }
 
+/// The same glob rule as protected branches and mirror branch filters (`*` stays within a
+/// path segment, `**` crosses them).
 fn any_match(globs: &[String], s: &str) -> bool {
     globs
         .iter()
-        .filter_map(|g| glob::Pattern::new(g).ok())
-        .any(|p| p.matches_with(s, GLOB))
+        .any(|g| kura_git::policy::pattern_matches(g, s))
 }
 
 impl Filters {
