@@ -1,17 +1,16 @@
 //! Push-mirror fixtures from tests/.venv: moto (CodeCommit API), the Git stand-in, output parsers.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use super::http::Req;
 use super::process::{
-    append_file, cmd, free_port, kill_child, port_open, scrub_env, tail_of, tests_dir, Out,
+    append_file, cmd, free_port, kill_child, port_open, scrub_env, spawn_listening, tail_of,
+    tests_dir, Out,
 };
 
 /// The AWS credentials the mirror tests give Kura (and the stand-in expects).
@@ -253,28 +252,9 @@ impl Standin {
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("PYTHONUNBUFFERED", "1")
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
             .stderr(Stdio::from(log));
-        let mut child = cmd.spawn().unwrap_or_else(|e| {
-            panic!(
-                "cannot start {} {}: {e}",
-                python.display(),
-                script.display()
-            )
-        });
-        let out = child.stdout.take().expect("stdout");
-        let (tx, rx) = mpsc::channel::<Option<u16>>();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(out).lines();
-            let port = lines.next().and_then(|l| l.ok()).and_then(|l| {
-                l.trim()
-                    .strip_prefix("listening on ")
-                    .and_then(|p| p.parse().ok())
-            });
-            let _ = tx.send(port);
-            for _ in lines {}
-        });
-        match rx.recv_timeout(Duration::from_secs(60)) {
+        let (mut child, announced) = spawn_listening(&mut cmd, &self.log);
+        match announced {
             Ok(Some(p)) => {
                 assert!(
                     self.port == 0 || self.port == p,

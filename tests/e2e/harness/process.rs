@@ -248,3 +248,35 @@ pub(super) fn kill_child(c: &mut Child) {
     let _ = c.kill();
     let _ = c.wait();
 }
+
+/// What a helper server printed first: `Ok(Some(port))` for `listening on PORT`.
+pub type Announced = Result<Option<u16>, std::sync::mpsc::RecvTimeoutError>;
+
+/// Spawns a helper server (its stdout piped here) and waits up to 60 s for its first line,
+/// `listening on PORT`; whatever it prints after goes to `log`. The caller decides what an
+/// other answer means (another port, or a panic with the log).
+pub fn spawn_listening(cmd: &mut Command, log: &Path) -> (Child, Announced) {
+    use std::io::BufRead;
+    cmd.stdout(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {:?}: {e}", cmd.get_program()));
+    let out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<Option<u16>>();
+    let log = log.to_path_buf();
+    thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(out).lines();
+        let port = lines.next().and_then(|l| l.ok()).and_then(|l| {
+            l.trim()
+                .strip_prefix("listening on ")
+                .and_then(|p| p.parse().ok())
+        });
+        let _ = tx.send(port);
+        let mut f = append_file(&log);
+        for l in lines.map_while(Result::ok) {
+            let _ = writeln!(f, "{l}");
+        }
+    });
+    let announced = rx.recv_timeout(Duration::from_secs(60));
+    (child, announced)
+}

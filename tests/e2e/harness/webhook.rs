@@ -2,16 +2,16 @@
 //! `openssl` CLI) and `tests/webhook_receiver.py` (`Receiver`), which records what Kura POSTs.
 
 use std::fs;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::aws::venv_python;
-use super::process::{append_file, cmd, free_port, kill_child, scrub_env, tail_of, tests_dir};
+use super::process::{
+    append_file, cmd, free_port, kill_child, scrub_env, spawn_listening, tail_of, tests_dir,
+};
 
 const OPENSSL: &str = "/usr/bin/openssl";
 
@@ -169,32 +169,9 @@ impl Receiver {
             c.env("PYTHONUNBUFFERED", "1")
                 .current_dir(dir.path())
                 .stdin(Stdio::null())
-                .stdout(Stdio::piped())
                 .stderr(Stdio::from(append_file(&log)));
-            let mut child = c.spawn().unwrap_or_else(|e| {
-                panic!(
-                    "cannot start {} {}: {e}",
-                    python.display(),
-                    script.display()
-                )
-            });
-            let out = child.stdout.take().expect("stdout");
-            let (tx, rx) = mpsc::channel::<Option<u16>>();
-            let log2 = log.clone();
-            thread::spawn(move || {
-                let mut lines = BufReader::new(out).lines();
-                let port = lines.next().and_then(|l| l.ok()).and_then(|l| {
-                    l.trim()
-                        .strip_prefix("listening on ")
-                        .and_then(|p| p.parse().ok())
-                });
-                let _ = tx.send(port);
-                let mut f = append_file(&log2);
-                for l in lines.map_while(Result::ok) {
-                    let _ = writeln!(f, "{l}");
-                }
-            });
-            match rx.recv_timeout(Duration::from_secs(60)) {
+            let (mut child, announced) = spawn_listening(&mut c, &log);
+            match announced {
                 Ok(Some(p)) if p == port => {
                     return Receiver {
                         port,
@@ -205,7 +182,7 @@ impl Receiver {
                         dir,
                     };
                 }
-                Ok(_) | Err(mpsc::RecvTimeoutError::Disconnected)
+                Ok(_) | Err(std::sync::mpsc::RecvTimeoutError::Disconnected)
                     if wait_exit(&mut child, Duration::from_secs(5)) =>
                 {
                     // Most likely someone took the port between free_port and bind: try another.
