@@ -312,7 +312,7 @@ impl Triggers {
                         .config
                         .secrets
                         .open(sealed)
-                        .map_err(|e| format!("cannot open the trigger's secret: {e}"))?;
+                        .map_err(|e| format!("cannot open the trigger's secret ({e}): the server key (KURA_SECRET_KEY or secret.key) changed since it was added; add the trigger again with its secret"))?;
                     headers.push(("X-Kura-Signature-256", signature(&secret, &body)));
                 }
                 let a = self

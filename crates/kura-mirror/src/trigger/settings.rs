@@ -160,7 +160,9 @@ pub struct TriggerSettings {
 
 impl TriggerSettings {
     pub fn from_json(s: &str) -> Result<TriggerSettings, String> {
-        serde_json::from_str(s).map_err(|e| format!("unreadable trigger settings: {e}"))
+        serde_json::from_str(s).map_err(|e| {
+            format!("unreadable trigger settings ({e}): remove the trigger and add it again")
+        })
     }
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
