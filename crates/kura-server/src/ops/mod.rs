@@ -26,7 +26,7 @@ pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
 pub use read::{ReadError, Reader};
 pub use sessions::NewSession;
-pub use triggers::{TriggerInfo, TriggerRequest, TriggerScope, MAX_DELIVERIES};
+pub use triggers::{TriggerInfo, TriggerRequest, TriggerScope};
 pub use users::verify_password;
 
 #[derive(Clone)]
