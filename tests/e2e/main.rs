@@ -11,6 +11,7 @@ mod big;
 mod browser;
 mod cli;
 mod concurrency;
+mod directory;
 mod disconnect;
 mod faults;
 mod git_basic;

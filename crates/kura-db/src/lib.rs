@@ -28,7 +28,8 @@ pub use triggers::{
     DeliveryAttempt, DeliveryFilter, DeliveryState, NewTrigger, Trigger, TriggerDelivery,
 };
 
-pub use model::{Namespace, NamespaceKind, Protection, Repo, Role, Token, User};
+pub use model::{DirectoryFacts, Namespace, NamespaceKind, Protection, Repo, Role, Token, User};
+pub use users::Membership;
 
 use std::str::FromStr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -377,6 +378,52 @@ mod lease_tests {
             db.member_role(group.id, bob.id).await.unwrap(),
             Some(Role::Write)
         );
+        assert_eq!(
+            db.memberships(bob.id).await.unwrap(),
+            [crate::Membership {
+                namespace_id: group.id,
+                group: "Team".into(),
+                role: Role::Write
+            }]
+        );
+
+        // a directory user: no password, the directory's facts, read back through every join
+        assert!(alice.directory.is_none() && alice.source() == "local");
+        let facts = DirectoryFacts {
+            dn: "cn=carol,ou=people,dc=test".into(),
+            display_name: Some("Carol C".into()),
+            email: Some("carol@test".into()),
+            disabled: false,
+            synced_at: 1_000,
+        };
+        let carol = db.create_directory_user("carol", &facts, false).await.unwrap();
+        assert_eq!(carol.directory.as_ref(), Some(&facts));
+        assert_eq!((carol.source(), carol.password_hash.as_str()), ("directory", ""));
+        let off = DirectoryFacts {
+            disabled: true,
+            synced_at: 2_000,
+            ..facts.clone()
+        };
+        let carol = db
+            .update_directory_user(carol.id, &off, Some(true))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(carol.disabled && carol.is_admin && !carol.locally_disabled());
+        assert_eq!(carol.directory.as_ref(), Some(&off));
+        assert!(
+            db.update_directory_user(alice.id, &off, None).await.unwrap().is_none(),
+            "a local user is never rewritten from the directory"
+        );
+        db.create_token(carol.id, "ci", "h-carol", Role::Read, None)
+            .await
+            .unwrap();
+        let (_, holder) = db.token_by_hash("h-carol").await.unwrap().unwrap();
+        assert_eq!(holder.directory.as_ref(), Some(&off));
+        assert!(holder.disabled, "a token's holder carries the directory's verdict");
+        db.create_session("s-carol", carol.id, "c", i64::MAX / 2).await.unwrap();
+        let sess = db.session_by_hash("s-carol").await.unwrap().unwrap();
+        assert_eq!(sess.user.directory.as_ref(), Some(&off));
         assert_eq!(db.member_role(group.id, alice.id).await.unwrap(), None);
 
         let mut tx = db.begin().await.unwrap();

@@ -57,8 +57,38 @@ pub struct User {
     pub name: String,
     pub password_hash: String,
     pub is_admin: bool,
+    /// Disabled by an administrator or by the directory: either way no way in works.
     pub disabled: bool,
     pub created_at: i64,
+    /// Set for users that come from the company directory (no local password).
+    pub directory: Option<DirectoryFacts>,
+}
+
+impl User {
+    /// Where the user comes from, as `kura user list` prints it.
+    pub fn source(&self) -> &'static str {
+        if self.directory.is_some() {
+            "directory"
+        } else {
+            "local"
+        }
+    }
+
+    /// Disabled by an administrator in Kura (not by the directory).
+    pub fn locally_disabled(&self) -> bool {
+        self.disabled && !self.directory.as_ref().is_some_and(|d| d.disabled)
+    }
+}
+
+/// What Kura copied from the directory entry of a user, at `synced_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryFacts {
+    pub dn: String,
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    /// Disabled or no longer found in the directory.
+    pub disabled: bool,
+    pub synced_at: i64,
 }
 
 #[derive(Debug, Clone)]

@@ -35,12 +35,12 @@ impl Db {
 
     /// The live session with this hash and its user, in one query (every page asks this).
     pub async fn session_by_hash(&self, hash: &str) -> Result<Option<WebSession>> {
-        let row = sqlx::query(
-            "SELECT s.csrf, s.expires_at, u.id, u.namespace_id, u.name, u.password_hash, \
-             u.is_admin, u.disabled, u.created_at \
+        let row = sqlx::query(&format!(
+            "SELECT s.csrf, s.expires_at, {} \
              FROM web_sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.hash = $1 AND s.expires_at > $2",
-        )
+            crate::users::user_cols("u", "")
+        ))
         .bind(hash)
         .bind(now())
         .fetch_optional(&self.pool)

@@ -76,13 +76,11 @@ impl Db {
     /// request asks this).
     pub async fn token_by_hash(&self, hash: &str) -> Result<Option<(Token, User)>> {
         // The token's columns keep their names (what `token` reads); the owner's are prefixed.
-        let row = sqlx::query(
+        let row = sqlx::query(&format!(
             "SELECT t.id, t.user_id, t.name, t.scope, t.expires_at, t.last_used_at, t.created_at, \
-             u.namespace_id AS user_namespace_id, u.name AS user_name, \
-             u.password_hash AS user_password_hash, u.is_admin AS user_is_admin, \
-             u.disabled AS user_disabled, u.created_at AS user_created_at \
-             FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
-        )
+             {} FROM tokens t JOIN users u ON u.id = t.user_id WHERE t.hash = $1",
+            crate::users::user_cols("u", "owner_")
+        ))
         .bind(hash)
         .fetch_optional(&self.pool)
         .await?;
@@ -90,15 +88,7 @@ impl Db {
             return Ok(None);
         };
         let t = token(&r)?;
-        let u = User {
-            id: t.user_id,
-            namespace_id: r.try_get("user_namespace_id")?,
-            name: r.try_get("user_name")?,
-            password_hash: r.try_get("user_password_hash")?,
-            is_admin: r.try_get::<i64, _>("user_is_admin")? != 0,
-            disabled: r.try_get::<i64, _>("user_disabled")? != 0,
-            created_at: r.try_get("user_created_at")?,
-        };
+        let u = crate::users::user_prefixed(&r, "owner_")?;
         Ok(Some((t, u)))
     }
 

@@ -36,6 +36,9 @@ const OLD_ROWS: [&str; 6] = [
 ];
 
 async fn check_upgraded(db: &Db) {
+    // users of 0005 are local users (migration 0007)
+    let alice = db.user_by_name("alice").await.unwrap().unwrap();
+    assert!(alice.directory.is_none() && alice.source() == "local" && !alice.disabled);
     let mirrors = db.mirrors(None).await.unwrap();
     assert_eq!(mirrors.len(), 1);
     let m = &mirrors[0];

@@ -3,22 +3,79 @@
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
-use crate::model::{role, Namespace, NamespaceKind, Role, User};
+use crate::model::{role, DirectoryFacts, Namespace, NamespaceKind, Role, User};
 use crate::{conflict, now, Db, Result};
 
-const USER_COLS: &str = "id, namespace_id, name, password_hash, is_admin, disabled, created_at";
+const FIELDS: [&str; 13] = [
+    "id",
+    "namespace_id",
+    "name",
+    "password_hash",
+    "is_admin",
+    "disabled",
+    "created_at",
+    "source",
+    "directory_dn",
+    "display_name",
+    "email",
+    "directory_disabled",
+    "synced_at",
+];
+
+/// The user columns of table `alias`, each renamed with `prefix` (a join with another table
+/// that has an `id` too reads them back with `user_prefixed`).
+pub(crate) fn user_cols(alias: &str, prefix: &str) -> String {
+    FIELDS
+        .iter()
+        .map(|f| format!("{alias}.{f} AS {prefix}{f}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+static USER_COLS: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| FIELDS.join(", "));
 
 /// A row with the columns of `USER_COLS`.
 pub(crate) fn user(row: &AnyRow) -> Result<User> {
+    user_prefixed(row, "")
+}
+
+pub(crate) fn user_prefixed(row: &AnyRow, p: &str) -> Result<User> {
+    let c = |f: &str| format!("{p}{f}");
+    let source: String = row.try_get(c("source").as_str())?;
+    let directory_disabled = row.try_get::<i64, _>(c("directory_disabled").as_str())? != 0;
+    let directory = if source == "ldap" {
+        Some(DirectoryFacts {
+            dn: row
+                .try_get::<Option<String>, _>(c("directory_dn").as_str())?
+                .unwrap_or_default(),
+            display_name: row.try_get(c("display_name").as_str())?,
+            email: row.try_get(c("email").as_str())?,
+            disabled: directory_disabled,
+            synced_at: row
+                .try_get::<Option<i64>, _>(c("synced_at").as_str())?
+                .unwrap_or(0),
+        })
+    } else {
+        None
+    };
     Ok(User {
-        id: row.try_get("id")?,
-        namespace_id: row.try_get("namespace_id")?,
-        name: row.try_get("name")?,
-        password_hash: row.try_get("password_hash")?,
-        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
-        disabled: row.try_get::<i64, _>("disabled")? != 0,
-        created_at: row.try_get("created_at")?,
+        id: row.try_get(c("id").as_str())?,
+        namespace_id: row.try_get(c("namespace_id").as_str())?,
+        name: row.try_get(c("name").as_str())?,
+        password_hash: row.try_get(c("password_hash").as_str())?,
+        is_admin: row.try_get::<i64, _>(c("is_admin").as_str())? != 0,
+        disabled: row.try_get::<i64, _>(c("disabled").as_str())? != 0 || directory_disabled,
+        created_at: row.try_get(c("created_at").as_str())?,
+        directory,
     })
+}
+
+/// A user's membership in a group, by the group's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub namespace_id: i64,
+    pub group: String,
+    pub role: Role,
 }
 
 impl Db {
@@ -31,6 +88,27 @@ impl Db {
 
     /// Creates the user and its namespace (same name) together.
     pub async fn create_user(&self, name: &str, password_hash: &str, admin: bool) -> Result<User> {
+        self.insert_user(name, password_hash, admin, None).await
+    }
+
+    /// Creates a user that comes from the directory: no local password (an empty hash never
+    /// verifies), with the directory's facts, in one transaction.
+    pub async fn create_directory_user(
+        &self,
+        name: &str,
+        facts: &DirectoryFacts,
+        admin: bool,
+    ) -> Result<User> {
+        self.insert_user(name, "", admin, Some(facts)).await
+    }
+
+    async fn insert_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        admin: bool,
+        directory: Option<&DirectoryFacts>,
+    ) -> Result<User> {
         let mut tx = self.pool.begin().await?;
         let t = now();
         let (ns_id,): (i64,) = sqlx::query_as(
@@ -43,8 +121,10 @@ impl Db {
         .await
         .map_err(conflict(format!("a user or group named {name}")))?;
         let row = sqlx::query(&format!(
-            "INSERT INTO users (namespace_id, name, key, password_hash, is_admin, disabled, created_at) \
-             VALUES ($1, $2, $3, $4, $5, 0, $6) RETURNING {USER_COLS}"
+            "INSERT INTO users (namespace_id, name, key, password_hash, is_admin, disabled, created_at, \
+             source, directory_dn, display_name, email, directory_disabled, synced_at) \
+             VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $8, $9, $10, $11, $12) RETURNING {}",
+            *USER_COLS
         ))
         .bind(ns_id)
         .bind(name)
@@ -52,6 +132,12 @@ impl Db {
         .bind(password_hash)
         .bind(admin as i64)
         .bind(t)
+        .bind(if directory.is_some() { "ldap" } else { "local" })
+        .bind(directory.map(|d| d.dn.clone()))
+        .bind(directory.and_then(|d| d.display_name.clone()))
+        .bind(directory.and_then(|d| d.email.clone()))
+        .bind(directory.is_some_and(|d| d.disabled) as i64)
+        .bind(directory.map(|d| d.synced_at))
         .fetch_one(&mut *tx)
         .await
         .map_err(conflict(format!("a user named {name}")))?;
@@ -60,8 +146,54 @@ impl Db {
         Ok(created)
     }
 
+    /// Copies the directory's facts onto a directory user (and the site-admin flag when the
+    /// directory decides it); returns the user as stored now.
+    pub async fn update_directory_user(
+        &self,
+        user_id: i64,
+        facts: &DirectoryFacts,
+        admin: Option<bool>,
+    ) -> Result<Option<User>> {
+        let row = sqlx::query(&format!(
+            "UPDATE users SET directory_dn = $1, display_name = $2, email = $3, \
+             directory_disabled = $4, synced_at = $5, is_admin = COALESCE($6, is_admin) \
+             WHERE id = $7 AND source = 'ldap' RETURNING {}",
+            *USER_COLS
+        ))
+        .bind(&facts.dn)
+        .bind(&facts.display_name)
+        .bind(&facts.email)
+        .bind(facts.disabled as i64)
+        .bind(facts.synced_at)
+        .bind(admin.map(|a| a as i64))
+        .bind(user_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(user).transpose()
+    }
+
+    /// Every group the user is a member of, with the role.
+    pub async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
+        let rows = sqlx::query(
+            "SELECT m.namespace_id, n.name, m.role FROM group_members m \
+             JOIN namespaces n ON n.id = m.namespace_id WHERE m.user_id = $1 ORDER BY n.key",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Membership {
+                    namespace_id: r.try_get("namespace_id")?,
+                    group: r.try_get("name")?,
+                    role: role(&r.try_get::<String, _>("role")?),
+                })
+            })
+            .collect()
+    }
+
     pub async fn user_by_name(&self, name: &str) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE key = $1"))
+        let row = sqlx::query(&format!("SELECT {} FROM users WHERE key = $1", *USER_COLS))
             .bind(name.to_lowercase())
             .fetch_optional(&self.pool)
             .await?;
@@ -69,7 +201,7 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
-        let row = sqlx::query(&format!("SELECT {USER_COLS} FROM users WHERE id = $1"))
+        let row = sqlx::query(&format!("SELECT {} FROM users WHERE id = $1", *USER_COLS))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -77,7 +209,7 @@ impl Db {
     }
 
     pub async fn list_users(&self) -> Result<Vec<User>> {
-        let rows = sqlx::query(&format!("SELECT {USER_COLS} FROM users ORDER BY key"))
+        let rows = sqlx::query(&format!("SELECT {} FROM users ORDER BY key", *USER_COLS))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(user).collect()

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{HeaderName, Request, StatusCode};
@@ -38,6 +39,9 @@ pub struct AppState {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// What the pages computed per object id.
     pub pages: Arc<crate::web::PageCache>,
+    /// Recent successful directory sign-ins.
+    pub remembered: Arc<crate::directory::Remembered>,
+    pub directory_health: Arc<crate::directory::Health>,
 }
 
 impl AppState {
@@ -68,6 +72,10 @@ impl AppState {
             dirty: Arc::new(crate::maintenance::Dirty::default()),
             metrics: Arc::new(crate::metrics::Metrics::default()),
             pages: Arc::new(crate::web::PageCache::default()),
+            remembered: Arc::new(crate::directory::Remembered::new(
+                config.ldap.as_ref().map_or(Duration::ZERO, |l| l.cache_ttl),
+            )),
+            directory_health: Arc::default(),
             config: Arc::new(config),
             ops,
         }
@@ -150,13 +158,19 @@ async fn drop_bad_request_id<B>(mut req: Request<B>) -> Request<B> {
     req
 }
 
+/// A directory outage does not make the server unready (local users, tokens and anonymous
+/// reads still work; leaving the load balancer would stop them too): it is named in the body.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let directory = state
+        .directory_health
+        .line(&state.ops)
+        .unwrap_or_default();
     match state.ops.unready().await {
         Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
+            format!("not ready: {why}\n{directory}"),
         ),
-        None => (StatusCode::OK, "ready\n".to_string()),
+        None => (StatusCode::OK, format!("ready\n{directory}")),
     }
 }
 
@@ -188,6 +202,12 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
     let workers = state.ops.spawn_worker();
     let maintenance = crate::maintenance::spawn(state.clone());
+    let directory_sync = state
+        .config
+        .ldap
+        .as_ref()
+        .filter(|_| state.ops.directory().is_some())
+        .map(|l| crate::directory::spawn_sync(state.ops.clone(), l.sync_interval));
     // Repositories the pages opened are closed once idle (their packs stay mapped while open).
     let sweeper = {
         let ops = state.ops.clone();
@@ -212,6 +232,9 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         w.abort();
     }
     sweeper.abort();
+    if let Some(d) = directory_sync {
+        d.abort();
+    }
     if let Some(m) = maintenance {
         m.abort();
     }

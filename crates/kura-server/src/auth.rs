@@ -1,7 +1,7 @@
 //! Who is calling: one extractor authenticates each request once. Ways in today: HTTP Basic
 //! with a password (argon2id, off the async threads) or a token as the password, and `Bearer`
-//! tokens. A further way in (a directory check) is one more arm in `check`; handlers only ever
-//! see a `Caller`. The pages' session cookie is read by `web::Visitor`, never here: git and the
+//! tokens, and a directory user's password checked by the company directory (`by_directory`);
+//! handlers only ever see a `Caller`. The pages' session cookie is read by `web::Visitor`, never here: git and the
 //! API must not act on a browser's cookie.
 
 use std::net::IpAddr;
@@ -118,6 +118,34 @@ pub async fn check(state: &AppState, creds: Credentials, ip: IpAddr) -> Result<C
     }
 }
 
+fn actor(user: kura_db::User) -> Actor {
+    Actor {
+        user,
+        scope: None,
+        token_expires_at: None,
+    }
+}
+
+/// A directory user's password: from a recent check when its facts did not change since,
+/// else from the directory (which also brings the user's roles in line).
+async fn by_directory(state: &AppState, login: &str, password: String) -> Result<Actor, Failure> {
+    if let Some((id, synced_at)) = state.remembered.recall(login, &password) {
+        if let Some(u) = state.ops.user_by_id(id).await? {
+            if !u.disabled && u.directory.as_ref().is_some_and(|d| d.synced_at == synced_at) {
+                return Ok(actor(u));
+            }
+        }
+    }
+    state.metrics.directory_checked();
+    match state.ops.directory_sign_in(login, &password).await? {
+        Some(u) => {
+            state.remembered.remember(login, &password, &u);
+            Ok(actor(u))
+        }
+        None => Err(Failure::Wrong(WRONG.into())),
+    }
+}
+
 enum Failure {
     Wrong(String),
     Internal(HttpError),
@@ -148,6 +176,15 @@ async fn by_token(state: &AppState, token: &str) -> Result<Actor, Failure> {
 
 async fn by_password(state: &AppState, name: &str, password: String) -> Result<Actor, Failure> {
     let user = state.ops.user_for_sign_in(name).await?;
+    // With a directory, names Kura does not know may be directory users signing in first.
+    if state.ops.directory().is_some() && user.as_ref().is_none_or(|u| u.directory.is_some()) {
+        return by_directory(state, name, password).await;
+    }
+    let password_copy = if state.ops.directory().is_some() {
+        password.clone()
+    } else {
+        String::new()
+    };
     let checked = state
         .passwords
         .check(user.as_ref(), password, || {
@@ -160,6 +197,13 @@ async fn by_password(state: &AppState, name: &str, password: String) -> Result<A
             scope: None,
             token_expires_at: None,
         }),
+        // A local user whose password the directory accepts: two accounts with one name.
+        (Ok(false), Some(_)) if state.ops.directory().is_some() => {
+            match state.ops.directory_sign_in(name, &password_copy).await {
+                Err(e @ crate::ops::OpsError::DirectoryClash(_)) => Err(e.into()),
+                _ => Err(Failure::Wrong(WRONG.into())),
+            }
+        }
         (Ok(_), _) => Err(Failure::Wrong(WRONG.into())),
         (Err(Busy::Saturated), _) => {
             tracing::warn!("sign-in refused: every password verification slot is busy");

@@ -112,6 +112,179 @@ pub struct Config {
     /// A delivery still failing this long after its push is given up (redeliver by hand).
     #[serde(with = "duration")]
     pub trigger_retry_for: Duration,
+    /// Sign-in with the company directory (`[ldap]`); none: local accounts only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ldap: Option<LdapConfig>,
+}
+
+/// `[ldap]`: how to reach the directory and what its groups mean in Kura.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapConfig {
+    /// `ldaps://host:636`, or `ldap://host:389` with `starttls`; several for failover.
+    #[serde(deserialize_with = "string_list")]
+    pub url: Vec<String>,
+    #[serde(default)]
+    pub starttls: bool,
+    /// The directory's CA certificates (PEM); none: the system's roots.
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub ca_bundle: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub bind_dn: String,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub bind_password: Option<String>,
+    /// A file holding the service account's password (a trailing newline is ignored).
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub bind_password_file: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub user_base: String,
+    /// With a `{login}` placeholder; none: the default for the directory's kind.
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub user_filter: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub login_attribute: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub display_name_attribute: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub email_attribute: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub group_base: Option<String>,
+    /// Members of this directory group (DN or CN) are site admins; none: Kura decides.
+    #[serde(default, deserialize_with = "lenient_opt_string")]
+    pub admin_group: Option<String>,
+    /// `auto` (asks the directory), `ad` or `ldap`.
+    #[serde(default)]
+    pub kind: LdapKind,
+    #[serde(default = "LdapConfig::default_sync", with = "duration")]
+    pub sync_interval: Duration,
+    /// For connecting and for each directory operation.
+    #[serde(default = "LdapConfig::default_timeout", with = "duration")]
+    pub timeout: Duration,
+    /// How long a successful directory sign-in is remembered (git signs in on every request).
+    #[serde(default = "LdapConfig::default_cache", with = "duration")]
+    pub cache_ttl: Duration,
+    #[serde(default, rename = "group", skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<LdapGroup>,
+}
+
+/// `[[ldap.group]]`: members of the directory group `dn` (a DN or a CN) get `role` in the
+/// Kura group `kura_group`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LdapGroup {
+    pub dn: String,
+    pub kura_group: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LdapKind {
+    #[default]
+    Auto,
+    Ad,
+    Ldap,
+}
+
+impl LdapConfig {
+    fn default_sync() -> Duration {
+        Duration::from_secs(15 * 60)
+    }
+    fn default_timeout() -> Duration {
+        Duration::from_secs(5)
+    }
+    fn default_cache() -> Duration {
+        Duration::from_secs(60)
+    }
+
+    /// The directory client's settings, with the service account's password read from its file.
+    pub fn settings(&self) -> Result<kura_ldap::Settings, ConfigError> {
+        let bind_password = match (&self.bind_password, &self.bind_password_file) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    "set ldap.bind_password or ldap.bind_password_file, not both",
+                ))
+            }
+            (Some(p), None) => p.clone(),
+            (None, Some(f)) => {
+                let text = std::fs::read_to_string(f).map_err(|e| {
+                    ConfigError::new(format!(
+                        "cannot read ldap.bind_password_file {f}: {e}; give a readable file holding the service account's password"
+                    ))
+                })?;
+                text.strip_suffix('\n')
+                    .map(|t| t.strip_suffix('\r').unwrap_or(t))
+                    .unwrap_or(&text)
+                    .to_string()
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    "ldap.bind_password (or ldap.bind_password_file, or KURA_LDAP_BIND_PASSWORD) is missing: the directory's service account needs its password",
+                ))
+            }
+        };
+        let settings = kura_ldap::Settings {
+            urls: self.url.clone(),
+            starttls: self.starttls,
+            ca_bundle: self
+                .ca_bundle
+                .as_deref()
+                .filter(|c| !c.is_empty())
+                .map(PathBuf::from),
+            bind_dn: self.bind_dn.clone(),
+            bind_password,
+            user_base: self.user_base.clone(),
+            user_filter: self.user_filter.clone().filter(|f| !f.is_empty()),
+            login_attribute: self.login_attribute.clone().filter(|f| !f.is_empty()),
+            display_name_attribute: self.display_name_attribute.clone().filter(|f| !f.is_empty()),
+            email_attribute: self.email_attribute.clone().filter(|f| !f.is_empty()),
+            group_base: self.group_base.clone().filter(|f| !f.is_empty()),
+            kind: match self.kind {
+                LdapKind::Auto => kura_ldap::Kind::Auto,
+                LdapKind::Ad => kura_ldap::Kind::ActiveDirectory,
+                LdapKind::Ldap => kura_ldap::Kind::Ldap,
+            },
+            timeout: self.timeout,
+        };
+        settings.check().map_err(ConfigError::new)?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.settings()?;
+        if let Some(ca) = self.ca_bundle.as_deref().filter(|c| !c.is_empty()) {
+            if !Path::new(ca).is_file() {
+                return Err(ConfigError::new(format!(
+                    "ldap.ca_bundle {ca} is not a readable file: give the path of the directory's CA certificate (PEM)"
+                )));
+            }
+        }
+        for (what, d) in [
+            ("ldap.sync_interval", self.sync_interval),
+            ("ldap.timeout", self.timeout),
+        ] {
+            if d.is_zero() {
+                return Err(ConfigError::new(format!("{what} must be longer than 0s")));
+            }
+        }
+        for g in &self.groups {
+            if g.dn.trim().is_empty() {
+                return Err(ConfigError::new(
+                    "an [[ldap.group]] has an empty dn: give the directory group's DN or CN",
+                ));
+            }
+            crate::names::validate("group", &g.kura_group).map_err(|e| {
+                ConfigError::new(format!(
+                    "[[ldap.group]] {}: kura_group {:?}: {e}",
+                    g.dn, g.kura_group
+                ))
+            })?;
+            g.role.parse::<kura_db::Role>().map_err(|e| {
+                ConfigError::new(format!("[[ldap.group]] {}: {e}", g.dn))
+            })?;
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +336,7 @@ impl Default for Config {
             trigger_timeout: Duration::from_secs(10),
             trigger_retry_max: Duration::from_secs(300),
             trigger_retry_for: Duration::from_secs(24 * 3600),
+            ldap: None,
         }
     }
 }
@@ -178,6 +352,12 @@ pub struct Overrides {
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
+
+impl ConfigError {
+    pub fn new(msg: impl Into<String>) -> ConfigError {
+        ConfigError(msg.into())
+    }
+}
 
 impl Config {
     pub fn load(over: &Overrides) -> Result<Config, ConfigError> {
@@ -205,7 +385,12 @@ impl Config {
             "HOOK_TOKEN",
             "MIRROR_USERNAME",
             "MIRROR_PASSWORD",
-        ]));
+        ])
+        .filter(|k| !k.as_str().starts_with("ldap_")));
+        // `KURA_LDAP_URL` is `ldap.url`, and so on.
+        fig = fig.merge(
+            Env::prefixed("KURA_LDAP_").map(|k| format!("ldap.{}", k.as_str()).into()),
+        );
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
         if let Some(d) = &over.data_dir {
             cfg.data_dir = d.clone();
@@ -235,6 +420,9 @@ impl Config {
         }
         if self.auth_max_failures == 0 {
             return Err(ConfigError("auth_max_failures must be at least 1".into()));
+        }
+        if let Some(l) = &self.ldap {
+            l.validate()?;
         }
         Ok(())
     }
@@ -305,6 +493,11 @@ impl Config {
         }
         if c.secret_key.is_some() {
             c.secret_key = Some("***".into());
+        }
+        if let Some(l) = &mut c.ldap {
+            if l.bind_password.is_some() {
+                l.bind_password = Some("***".into());
+            }
         }
         toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
     }
@@ -412,14 +605,73 @@ mod tests {
             database_url: Some("postgres://kura:hunter2@db/kura".into()),
             admin_password: Some("s3cret".into()),
             secret_key: Some("k3y".into()),
+            ldap: Some(ldap_example()),
             ..Config::default()
         };
         let t = c.redacted_toml();
         assert!(
-            !t.contains("hunter2") && !t.contains("s3cret") && !t.contains("k3y"),
+            !t.contains("hunter2")
+                && !t.contains("s3cret")
+                && !t.contains("k3y")
+                && !t.contains("svc-pass"),
             "{t}"
         );
         assert!(t.contains("postgres://kura:***@db/kura"), "{t}");
+    }
+
+    fn ldap_example() -> LdapConfig {
+        let toml = r#"
+            url = ["ldaps://dc1.corp.example:636", "ldaps://dc2.corp.example:636"]
+            bind_dn = "CN=kura-svc,OU=Services,DC=corp,DC=example"
+            bind_password = "svc-pass"
+            user_base = "OU=People,DC=corp,DC=example"
+            admin_group = "kura-admins"
+            [[group]]
+            dn = "CN=payments-dev,OU=Groups,DC=corp,DC=example"
+            kura_group = "payments"
+            role = "write"
+        "#;
+        toml::from_str(toml).unwrap()
+    }
+
+    #[test]
+    fn ldap_section_reads_with_defaults_and_checks() {
+        let l = ldap_example();
+        assert_eq!(l.sync_interval, Duration::from_secs(900));
+        assert_eq!(l.timeout, Duration::from_secs(5));
+        assert_eq!(l.groups.len(), 1);
+        l.validate().unwrap();
+        let s = l.settings().unwrap();
+        assert_eq!(s.urls.len(), 2);
+        assert_eq!(s.bind_password, "svc-pass");
+        let mut bad = l.clone();
+        bad.groups[0].role = "owner".into();
+        assert!(bad.validate().unwrap_err().to_string().contains("owner"));
+        let mut both = l.clone();
+        both.bind_password_file = Some("/nonexistent".into());
+        assert!(both.validate().unwrap_err().to_string().contains("not both"));
+        let mut plain = l;
+        plain.url = vec!["ldap://dc1.corp.example".into()];
+        assert!(plain.validate().is_err(), "plain-text LDAP is refused");
+    }
+
+    #[test]
+    fn ldap_from_the_environment() {
+        // figment::Jail isolates the environment and the working folder of this test.
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("KURA_LDAP_URL", "ldaps://a.corp:636,ldaps://b.corp:636");
+            jail.set_env("KURA_LDAP_BIND_DN", "kura-svc@corp.example");
+            jail.create_file("pw", "from-a-file\n")?;
+            jail.set_env("KURA_LDAP_BIND_PASSWORD_FILE", "pw");
+            jail.set_env("KURA_LDAP_USER_BASE", "DC=corp,DC=example");
+            jail.set_env("KURA_LDAP_SYNC_INTERVAL", "5m");
+            let c = Config::load(&Overrides::default()).map_err(|e| e.to_string())?;
+            let l = c.ldap.expect("an [ldap] section from the environment");
+            assert_eq!(l.url, ["ldaps://a.corp:636", "ldaps://b.corp:636"]);
+            assert_eq!(l.sync_interval, Duration::from_secs(300));
+            assert_eq!(l.settings().unwrap().bind_password, "from-a-file");
+            Ok(())
+        });
     }
 
     #[test]

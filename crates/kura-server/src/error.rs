@@ -98,6 +98,17 @@ impl From<OpsError> for HttpError {
                 )
                 .code(e.code());
             }
+            // The detail (directory URLs, why they failed) is for the log and `kura ldap test`.
+            ErrorKind::DirectoryDown => {
+                tracing::error!(error = %e, "directory sign-in failed");
+                let mut h = HttpError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the company directory is unavailable, so Kura cannot check this password; try again in a minute (an access token works without the directory)",
+                )
+                .code(e.code());
+                h.retry_after = Some(10);
+                return h;
+            }
             ErrorKind::Internal => return HttpError::internal(&e).code(e.code()),
         };
         HttpError::new(status, e.to_string()).code(e.code())

@@ -54,6 +54,7 @@ pub struct Metrics {
     latency: Family<RequestLabels, Histogram>,
     git: Family<ServiceLabels, Histogram>,
     verifications: Counter,
+    directory_checks: Counter,
 }
 
 impl Default for Metrics {
@@ -87,12 +88,19 @@ impl Default for Metrics {
             "Password verifications (argon2id) run; cached sign-ins do not count",
             verifications.clone(),
         );
+        let directory_checks = Counter::default();
+        registry.register(
+            "kura_directory_checks",
+            "Passwords sent to the company directory; remembered sign-ins do not count",
+            directory_checks.clone(),
+        );
         Metrics {
             registry,
             requests,
             latency,
             git,
             verifications,
+            directory_checks,
         }
     }
 }
@@ -100,6 +108,10 @@ impl Default for Metrics {
 impl Metrics {
     pub fn password_verified(&self) {
         self.verifications.inc();
+    }
+
+    pub fn directory_checked(&self) {
+        self.directory_checks.inc();
     }
 
     pub fn observe_git(&self, service: &str, seconds: f64) {

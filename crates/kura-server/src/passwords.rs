@@ -131,6 +131,7 @@ mod tests {
             is_admin: false,
             disabled: false,
             created_at: 0,
+            directory: None,
         }
     }
 

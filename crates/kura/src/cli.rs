@@ -73,6 +73,9 @@ pub enum Command {
     /// Start webhooks, EventBridge events or CodePipeline runs on push
     #[command(subcommand)]
     Trigger(TriggerCmd),
+    /// Check and sync sign-in with the company directory ([ldap] in kura.toml)
+    #[command(subcommand)]
+    Ldap(LdapCmd),
     /// Git credential helper: `codecommit` signs with AWS credentials (SigV4)
     #[command(name = "credential-helper")]
     CredentialHelper {
@@ -110,6 +113,16 @@ pub enum UserCmd {
     Disable { name: String },
     /// Let a disabled user back in
     Enable { name: String },
+}
+
+#[derive(Subcommand)]
+pub enum LdapCmd {
+    /// Sign LOGIN in step by step (password from stdin), showing each step, the groups found
+    /// and the roles Kura would grant; changes nothing
+    Test { login: String },
+    /// Bring every directory user in line with the directory now: details, disabled users,
+    /// site admins and group roles
+    Sync,
 }
 
 #[derive(Subcommand)]

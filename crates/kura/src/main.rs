@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use clap::Parser;
 use kura_server::{Config, LogFormat, Ops, Overrides};
 
-use cli::{Cli, Command, GroupCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
+use cli::{Cli, Command, GroupCmd, LdapCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
 
 mod hooks;
 mod trigger;
@@ -88,7 +88,14 @@ async fn open(config: &Config) -> Result<Ops> {
     };
     let triggers = open_triggers(config, &db, &store, &settings)?;
     let worker = kura_mirror::Worker::new(db.clone(), store.clone(), settings);
-    Ok(Ops::new(db, store, worker, triggers))
+    let ops = Ops::new(db, store, worker, triggers);
+    Ok(match &config.ldap {
+        Some(l) => ops.with_directory(
+            kura_server::ops::DirectoryLink::from_config(l)
+                .map_err(|e| anyhow::anyhow!("the [ldap] section does not work: {e}"))?,
+        ),
+        None => ops,
+    })
 }
 
 fn open_triggers(
@@ -194,6 +201,34 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// `kura ldap test`: each step as the directory client took it, then the verdict.
+async fn ldap_test(ops: &Ops, login: &str) -> Result<()> {
+    let mut pw = String::new();
+    std::io::stdin()
+        .read_to_string(&mut pw)
+        .context("cannot read the password from stdin")?;
+    let pw = pw.trim_end_matches(['\n', '\r']);
+    let (trace, result) = ops.directory_test(login, pw).await?;
+    for s in &trace.steps {
+        println!("{s}");
+    }
+    let person = result?;
+    println!("user: {} ({})", person.login, person.dn);
+    if let Some(n) = &person.display_name {
+        println!("display name: {n}");
+    }
+    if let Some(e) = &person.email {
+        println!("email: {e}");
+    }
+    if let Some(link) = ops.directory() {
+        for r in link.describe_roles(&person.groups) {
+            println!("would grant: {r}");
+        }
+    }
+    println!("sign-in of {login} works");
+    Ok(())
+}
+
 async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
     match command {
         Command::User(UserCmd::Add {
@@ -214,15 +249,47 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             }
         }
         Command::User(UserCmd::List) => {
-            println!("{:<24} {:<6} {:<9} CREATED", "NAME", "ADMIN", "DISABLED");
+            println!(
+                "{:<24} {:<10} {:<6} {:<13} {:<21} DISPLAY NAME",
+                "NAME", "FROM", "ADMIN", "DISABLED", "CREATED"
+            );
             for u in ops.list_users().await? {
+                let disabled = match (&u.directory, u.disabled) {
+                    (Some(d), true) if d.disabled => "by directory",
+                    (_, true) => "yes",
+                    (_, false) => "no",
+                };
+                let display = u.directory.as_ref().and_then(|d| d.display_name.as_deref());
                 println!(
-                    "{:<24} {:<6} {:<9} {}",
+                    "{:<24} {:<10} {:<6} {:<13} {:<21} {}",
                     u.name,
+                    u.source(),
                     if u.is_admin { "yes" } else { "no" },
-                    if u.disabled { "yes" } else { "no" },
-                    fmt_time(Some(u.created_at))
+                    disabled,
+                    fmt_time(Some(u.created_at)),
+                    display.unwrap_or("-")
                 );
+            }
+        }
+        Command::Ldap(LdapCmd::Test { login }) => ldap_test(ops, &login).await?,
+        Command::Ldap(LdapCmd::Sync) => {
+            let r = ops.directory_sync().await?;
+            for c in &r.changes {
+                println!("{c}");
+            }
+            for p in &r.problems {
+                eprintln!("problem: {p}");
+            }
+            println!(
+                "checked {} directory users: {} disabled, {} enabled again, {} changes, {} problems",
+                r.checked,
+                r.disabled.len(),
+                r.enabled.len(),
+                r.changes.len(),
+                r.problems.len()
+            );
+            if !r.problems.is_empty() {
+                anyhow::bail!("the sync left {} problems (above); fix them and run `kura ldap sync` again", r.problems.len());
             }
         }
         Command::User(UserCmd::Passwd {

@@ -19,6 +19,7 @@ macro_rules! both {
 }
 
 mod aws;
+mod directory;
 mod events;
 mod fs;
 mod http;
@@ -31,6 +32,7 @@ mod webhook;
 
 // Everything public in the parts is public here, as when the harness was one file.
 pub use aws::*;
+pub use directory::*;
 pub use events::*;
 pub use fs::*;
 pub use http::*;

@@ -16,6 +16,10 @@ pub struct UserView {
     pub(crate) admin: bool,
     pub(crate) disabled: bool,
     pub(crate) created_at: i64,
+    /// `local` or `directory`.
+    pub(crate) source: &'static str,
+    pub(crate) display_name: Option<String>,
+    pub(crate) email: Option<String>,
 }
 
 impl From<&User> for UserView {
@@ -25,6 +29,9 @@ impl From<&User> for UserView {
             admin: u.is_admin,
             disabled: u.disabled,
             created_at: u.created_at,
+            source: u.source(),
+            display_name: u.directory.as_ref().and_then(|d| d.display_name.clone()),
+            email: u.directory.as_ref().and_then(|d| d.email.clone()),
         }
     }
 }

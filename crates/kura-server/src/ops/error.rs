@@ -51,6 +51,17 @@ pub enum OpsError {
     Storage(String),
     #[error("{0}")]
     Internal(String),
+    /// The directory did not answer (in time); the detail names each URL and why.
+    #[error("the company directory does not answer ({0}); try again in a minute")]
+    DirectoryUnavailable(String),
+    /// The `[ldap]` settings do not work with this directory (the service account is refused,
+    /// the filter matches several entries...).
+    #[error("sign-in through the company directory is misconfigured ({0}); an administrator can run `kura ldap test LOGIN` to see which step fails")]
+    DirectoryMisconfigured(String),
+    #[error("{0} is a local Kura user and also a user in the company directory: Kura does not merge them; rename or delete the local user, or sign in with the local password")]
+    DirectoryClash(String),
+    #[error("{0} comes from the company directory: change the password (or disable the user) in the directory")]
+    ManagedByDirectory(String),
 }
 
 /// The broad class of an error, for status codes and exit codes.
@@ -61,6 +72,8 @@ pub enum ErrorKind {
     Conflict,
     Busy,
     Unavailable,
+    /// The company directory is down or misconfigured (503, try again).
+    DirectoryDown,
     Internal,
 }
 
@@ -80,10 +93,14 @@ impl OpsError {
             | NoMirror(_)
             | TriggerNotFound(_)
             | DeliveryNotFound(_) => ErrorKind::NotFound,
-            NotAGroup(_) | AmbiguousMirror { .. } | Invalid(_) | WeakPassword | InvalidExpiry => {
-                ErrorKind::Invalid
-            }
-            Conflict(_) => ErrorKind::Conflict,
+            NotAGroup(_)
+            | AmbiguousMirror { .. }
+            | Invalid(_)
+            | WeakPassword
+            | InvalidExpiry
+            | ManagedByDirectory(_) => ErrorKind::Invalid,
+            Conflict(_) | DirectoryClash(_) => ErrorKind::Conflict,
+            DirectoryUnavailable(_) | DirectoryMisconfigured(_) => ErrorKind::DirectoryDown,
             Busy(_) => ErrorKind::Busy,
             Database(_) => ErrorKind::Unavailable,
             Storage(_) | Internal(_) => ErrorKind::Internal,
@@ -115,6 +132,10 @@ impl OpsError {
             Database(_) => "database_unavailable",
             Storage(_) => "storage_error",
             Internal(_) => "internal",
+            DirectoryUnavailable(_) => "directory_unavailable",
+            DirectoryMisconfigured(_) => "directory_misconfigured",
+            DirectoryClash(_) => "directory_clash",
+            ManagedByDirectory(_) => "managed_by_directory",
         }
     }
 }

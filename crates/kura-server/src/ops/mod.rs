@@ -4,6 +4,7 @@
 //! private to this module. Split by domain: users and tokens, groups, repositories and
 //! permissions, the push log, mirrors, maintenance, and git processes.
 
+mod directory;
 mod error;
 mod git;
 mod groups;
@@ -21,6 +22,7 @@ use kura_git::RepoStore;
 use kura_mirror::trigger::TriggerWorker;
 use kura_mirror::Worker;
 
+pub use directory::{DirectoryLink, SyncReport};
 pub use error::{ErrorKind, OpsError, Result};
 pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
@@ -36,6 +38,8 @@ pub struct Ops {
     worker: Worker,
     triggers: TriggerWorker,
     reader: read::SharedReader,
+    /// The company directory, when `[ldap]` is configured.
+    directory: Option<std::sync::Arc<DirectoryLink>>,
 }
 
 impl Ops {
@@ -50,6 +54,7 @@ impl Ops {
             worker,
             triggers,
             reader,
+            directory: None,
         }
     }
 

@@ -43,6 +43,10 @@ impl Ops {
             .ok_or_else(|| OpsError::UserNotFound(name.to_string()))
     }
 
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<User>> {
+        Ok(self.db.user_by_id(id).await?)
+    }
+
     pub async fn list_users(&self) -> Result<Vec<User>> {
         Ok(self.db.list_users().await?)
     }
@@ -67,6 +71,9 @@ impl Ops {
         password: Option<String>,
     ) -> Result<Option<String>> {
         let user = self.user(name).await?;
+        if user.directory.is_some() {
+            return Err(OpsError::ManagedByDirectory(user.name));
+        }
         let (pw, generated) = password_or_random(password)?;
         let hash = hash(pw.clone()).await?;
         self.db.set_password(user.id, &hash).await?;
@@ -77,6 +84,12 @@ impl Ops {
 
     pub async fn set_disabled(&self, name: &str, disabled: bool) -> Result<User> {
         let user = self.user(name).await?;
+        if !disabled && user.directory.as_ref().is_some_and(|d| d.disabled) {
+            return Err(OpsError::Invalid(format!(
+                "{} is disabled in the company directory: enable it there, then run `kura ldap sync` (or wait for the next sync)",
+                user.name
+            )));
+        }
         self.db.set_disabled(user.id, disabled).await?;
         if disabled {
             self.db.delete_user_sessions(user.id, None).await?;

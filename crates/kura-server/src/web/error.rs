@@ -102,6 +102,14 @@ impl From<OpsError> for WebError {
                     "Kura cannot reach its database right now; reload the page in a moment.",
                 )
             }
+            ErrorKind::DirectoryDown => {
+                tracing::error!(error = %e, "directory sign-in failed");
+                WebError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Directory unavailable",
+                    "The company directory is unavailable, so Kura cannot check your password. Try again in a minute.",
+                )
+            }
             ErrorKind::Internal => WebError::internal(e),
         }
     }

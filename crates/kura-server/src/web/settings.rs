@@ -28,6 +28,8 @@ pub struct TokenRow {
 struct SettingsPage {
     chrome: Chrome,
     user: String,
+    /// A directory user's password is changed in the directory, not here.
+    from_directory: bool,
     tokens: Vec<TokenRow>,
     new_token: Option<String>,
     notice: Option<String>,
@@ -42,6 +44,7 @@ async fn render(
     error: Option<String>,
 ) -> Result<Response, WebError> {
     let name = v.user().map(|a| a.user.name.clone()).unwrap_or_default();
+    let from_directory = v.user().is_some_and(|a| a.user.directory.is_some());
     let now = kura_db::now();
     let tokens = s
         .ops
@@ -75,6 +78,7 @@ async fn render(
     let mut r = page(SettingsPage {
         chrome: v.chrome.clone(),
         user: name,
+        from_directory,
         tokens,
         new_token,
         notice,
