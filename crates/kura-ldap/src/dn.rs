@@ -69,10 +69,16 @@ mod tests {
         );
         assert_eq!(normalize_dn("cn=a\\,b,dc=x"), "cn=a\\,b,dc=x");
         let groups = vec!["CN=payments-dev,OU=Groups,DC=corp,DC=example".to_string()];
-        assert!(names_group(&groups, "cn=payments-dev, ou=groups, dc=corp, dc=example"));
+        assert!(names_group(
+            &groups,
+            "cn=payments-dev, ou=groups, dc=corp, dc=example"
+        ));
         assert!(names_group(&groups, "Payments-Dev"));
         assert!(!names_group(&groups, "payments"));
-        assert!(!names_group(&groups, "CN=payments-dev,OU=Other,DC=corp,DC=example"));
+        assert!(!names_group(
+            &groups,
+            "CN=payments-dev,OU=Other,DC=corp,DC=example"
+        ));
         assert!(!names_group(&[], "payments-dev"));
         assert_eq!(first_value("CN=a\\,b,DC=x"), "a\\,b");
     }

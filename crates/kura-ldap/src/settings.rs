@@ -19,7 +19,7 @@ pub const AD_FILTER: &str =
 /// The default user filter elsewhere (OpenLDAP and the like).
 pub const LDAP_FILTER: &str = "(&(objectClass=inetOrgPerson)(uid={login}))";
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     /// `ldaps://host:636`, or `ldap://host:389` with `starttls`; tried in turn.
     pub urls: Vec<String>,
@@ -40,6 +40,27 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
+/// Like a derived Debug, with the service account's password left out.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("urls", &self.urls)
+            .field("starttls", &self.starttls)
+            .field("ca_bundle", &self.ca_bundle)
+            .field("bind_dn", &self.bind_dn)
+            .field("bind_password", &"<hidden>")
+            .field("user_base", &self.user_base)
+            .field("user_filter", &self.user_filter)
+            .field("login_attribute", &self.login_attribute)
+            .field("display_name_attribute", &self.display_name_attribute)
+            .field("email_attribute", &self.email_attribute)
+            .field("group_base", &self.group_base)
+            .field("kind", &self.kind)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
 impl Settings {
     pub fn check(&self) -> Result<(), String> {
         if self.urls.is_empty() {
@@ -50,7 +71,9 @@ impl Settings {
                 format!("ldap.url {u:?} is not a URL ({e}): write it as ldaps://HOST:636")
             })?;
             if parsed.host_str().is_none_or(str::is_empty) {
-                return Err(format!("ldap.url {u:?} has no host: write it as ldaps://HOST:636"));
+                return Err(format!(
+                    "ldap.url {u:?} has no host: write it as ldaps://HOST:636"
+                ));
             }
             match parsed.scheme() {
                 "ldaps" if self.starttls => {
@@ -80,12 +103,15 @@ impl Settings {
             }
             if !balanced(f) {
                 return Err(format!(
-                    "ldap.user_filter {f:?} is not an LDAP filter: it must start with ( and its parentheses must balance"
+                    "ldap.user_filter {f:?} is not an LDAP filter: it must be one filter in parentheses, and its parentheses must balance"
                 ));
             }
         }
         if self.bind_dn.trim().is_empty() {
-            return Err("ldap.bind_dn is missing: the DN (or user@domain) of a read-only service account".into());
+            return Err(
+                "ldap.bind_dn is missing: the DN (or user@domain) of a read-only service account"
+                    .into(),
+            );
         }
         if self.bind_password.is_empty() {
             return Err("ldap.bind_password is empty: give the service account's password (ldap.bind_password_file or KURA_LDAP_BIND_PASSWORD)".into());
@@ -100,20 +126,21 @@ impl Settings {
     }
 }
 
-/// Starts with `(` and its parentheses balance (escaped ones are `\28`/`\29` in filters, so
-/// every literal parenthesis counts).
+/// One parenthesized filter: starts with `(`, its parentheses balance, and the first one
+/// closes at the end (`(a=1)(b=2)` is two filters). Escaped parentheses are `\28`/`\29` in
+/// filters, so every literal one counts.
 fn balanced(f: &str) -> bool {
     let f = f.trim();
     if !f.starts_with('(') {
         return false;
     }
     let mut depth = 0i32;
-    for c in f.chars() {
+    for (i, c) in f.char_indices() {
         match c {
             '(' => depth += 1,
             ')' => {
                 depth -= 1;
-                if depth < 0 {
+                if depth < 0 || (depth == 0 && i + 1 != f.len()) {
                     return false;
                 }
             }
@@ -124,7 +151,7 @@ fn balanced(f: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn ad() -> Settings {
@@ -148,6 +175,17 @@ mod tests {
     #[test]
     fn good_settings_pass() {
         ad().check().unwrap();
+        let ad_told = Settings {
+            urls: vec![
+                "ldaps://dc1.corp.example".into(),
+                "ldaps://dc2.corp.example:636".into(),
+            ],
+            user_filter: Some(AD_FILTER.into()),
+            bind_dn: "CORP\\kura-svc".into(),
+            kind: Kind::ActiveDirectory,
+            ..ad()
+        };
+        ad_told.check().unwrap();
         let ldap = Settings {
             urls: vec!["ldap://ldap.corp:389".into()],
             starttls: true,
@@ -159,20 +197,123 @@ mod tests {
     }
 
     #[test]
+    fn debug_output_hides_the_password() {
+        let s = Settings {
+            bind_password: "very-secret-1".into(),
+            ..ad()
+        };
+        let d = format!("{s:?}");
+        assert!(!d.contains("very-secret-1") && d.contains("bind_dn"), "{d}");
+    }
+
+    #[test]
     fn each_refusal_names_its_key() {
         let cases: Vec<(Settings, &str)> = vec![
-            (Settings { urls: vec![], ..ad() }, "ldap.url is missing"),
-            (Settings { urls: vec!["dc1:636".into()], ..ad() }, "ldap.url"),
-            (Settings { urls: vec!["http://dc1".into()], ..ad() }, "not LDAP"),
-            (Settings { urls: vec!["ldap://dc1".into()], ..ad() }, "plain text"),
-            (Settings { starttls: true, ..ad() }, "use one of them"),
-            (Settings { user_filter: Some("(uid=alice)".into()), ..ad() }, "{login}"),
-            (Settings { user_filter: Some("(&(uid={login})".into()), ..ad() }, "balance"),
-            (Settings { user_filter: Some("uid={login}".into()), ..ad() }, "balance"),
-            (Settings { bind_dn: " ".into(), ..ad() }, "ldap.bind_dn"),
-            (Settings { bind_password: String::new(), ..ad() }, "ldap.bind_password"),
-            (Settings { user_base: String::new(), ..ad() }, "ldap.user_base"),
-            (Settings { timeout: Duration::ZERO, ..ad() }, "ldap.timeout"),
+            (
+                Settings {
+                    urls: vec![],
+                    ..ad()
+                },
+                "ldap.url is missing",
+            ),
+            (
+                Settings {
+                    urls: vec!["dc1:636".into()],
+                    ..ad()
+                },
+                "ldap.url",
+            ),
+            (
+                Settings {
+                    urls: vec!["http://dc1".into()],
+                    ..ad()
+                },
+                "not LDAP",
+            ),
+            (
+                Settings {
+                    urls: vec!["ldap://dc1".into()],
+                    ..ad()
+                },
+                "plain text",
+            ),
+            (
+                Settings {
+                    starttls: true,
+                    ..ad()
+                },
+                "use one of them",
+            ),
+            (
+                Settings {
+                    user_filter: Some("(uid=alice)".into()),
+                    ..ad()
+                },
+                "{login}",
+            ),
+            (
+                Settings {
+                    user_filter: Some("(&(uid={login})".into()),
+                    ..ad()
+                },
+                "balance",
+            ),
+            (
+                Settings {
+                    user_filter: Some("uid={login}".into()),
+                    ..ad()
+                },
+                "balance",
+            ),
+            (
+                Settings {
+                    bind_dn: " ".into(),
+                    ..ad()
+                },
+                "ldap.bind_dn",
+            ),
+            (
+                Settings {
+                    bind_password: String::new(),
+                    ..ad()
+                },
+                "ldap.bind_password",
+            ),
+            (
+                Settings {
+                    user_base: String::new(),
+                    ..ad()
+                },
+                "ldap.user_base",
+            ),
+            (
+                Settings {
+                    timeout: Duration::ZERO,
+                    ..ad()
+                },
+                "ldap.timeout",
+            ),
+            (
+                Settings {
+                    urls: vec!["ldaps://".into()],
+                    ..ad()
+                },
+                "ldap.url",
+            ),
+            (
+                Settings {
+                    user_filter: Some("(uid={login}))(".into()),
+                    ..ad()
+                },
+                "balance",
+            ),
+            (
+                Settings {
+                    user_filter: Some("(a=b)(uid={login})".into()),
+                    ..ad()
+                },
+                "balance",
+            ),
         ];
         for (s, want) in cases {
             let e = s.check().expect_err(want);

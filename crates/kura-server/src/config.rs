@@ -386,7 +386,7 @@ impl Config {
             "MIRROR_USERNAME",
             "MIRROR_PASSWORD",
         ])
-        .filter(|k| !k.as_str().starts_with("ldap_")));
+        .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("ldap_")));
         // `KURA_LDAP_URL` is `ldap.url`, and so on.
         fig = fig.merge(
             Env::prefixed("KURA_LDAP_").map(|k| format!("ldap.{}", k.as_str()).into()),
@@ -656,6 +656,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail returns figment::Error
     fn ldap_from_the_environment() {
         // figment::Jail isolates the environment and the working folder of this test.
         figment::Jail::expect_with(|jail| {

@@ -78,7 +78,7 @@ pub fn private_slapd() -> Dir {
         .expect("temp dir");
     let state = tmp.path().join("state");
     let s = script(DirKind::Slapd);
-    cmd(s.to_str().unwrap(), &["start", state.to_str().unwrap()])
+    cmd(text(&s), &["start", text(&state)])
         .timeout(Duration::from_secs(60))
         .run()
         .assert_ok();
@@ -88,6 +88,10 @@ pub fn private_slapd() -> Dir {
         state,
         private: Some(tmp),
     }
+}
+
+fn text(p: &Path) -> &str {
+    p.to_str().expect("a UTF-8 path")
 }
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -102,9 +106,9 @@ impl Dir {
     /// Runs a control command of the directory's script (`add-user`, `disable`, ...).
     pub fn ctl(&self, command: &str, args: &[&str]) {
         let s = script(self.kind);
-        let mut all = vec![command, self.state.to_str().unwrap()];
+        let mut all = vec![command, text(&self.state)];
         all.extend_from_slice(args);
-        cmd(s.to_str().unwrap(), &all)
+        cmd(text(&s), &all)
             .timeout(Duration::from_secs(60))
             .run()
             .assert_ok();
@@ -160,7 +164,7 @@ impl Dir {
         let mut k = b.prepare();
         let path = k.root.join("kura.toml");
         std::fs::write(&path, toml).expect("write kura.toml");
-        k.set_env("KURA_CONFIG", path.to_str().unwrap());
+        k.set_env("KURA_CONFIG", text(&path));
         k.spawn();
         k
     }
@@ -175,7 +179,7 @@ impl Drop for Dir {
     fn drop(&mut self) {
         if self.private.is_some() {
             let s = script(self.kind);
-            let _ = cmd(s.to_str().unwrap(), &["stop", self.state.to_str().unwrap()])
+            let _ = cmd(text(&s), &["stop", text(&self.state)])
                 .timeout(Duration::from_secs(30))
                 .run();
         }

@@ -111,6 +111,9 @@ async fn documented_shapes_equal_what_handlers_return() {
             admin: false,
             disabled: false,
             created_at: 0,
+            source: "directory",
+            display_name: Some("A".into()),
+            email: None,
         }),
     );
     assert_shape(
