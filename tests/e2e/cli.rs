@@ -113,3 +113,37 @@ fn config_file_then_environment() {
         "KURA_LISTEN must override kura.toml:\n{out}"
     );
 }
+
+both! {
+    fn repo_set_changes_default_branch_and_visibility(b: Backend) {
+        let k = Kura::start(b);
+        let (_tok, url, dir) = k.alice_app();
+        k.commit(&dir, "a.txt", "a\n", "first");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        k.git_ok(&dir, &["checkout", "-q", "-b", "dev"]);
+        let dev = k.commit(&dir, "b.txt", "b\n", "on dev");
+        k.git_ok(&dir, &["push", "-q", "origin", "dev"]);
+        // deleting the default branch points at the command that changes it
+        let err = k.git_err(&dir, &["push", "origin", ":main"]);
+        assert_contains(&err, "kura repo set alice/app --default-branch", "the refusal says how");
+
+        let err = k.cli_err(&["repo", "set", "alice/app"]);
+        assert_contains(&err, "nothing to change", "no flags");
+        let err = k.cli_err(&["repo", "set", "alice/app", "--default-branch", "bad..name"]);
+        assert_contains(&err, "bad..name", "an invalid branch name is refused");
+        let err = k.cli(&["repo", "set", "alice/app", "--public", "--private"]).run().assert_err();
+        assert_contains(&err.stderr, "cannot be used with", "clap refuses both");
+
+        let out = k.cli(&["repo", "set", "alice/app", "--default-branch", "dev", "--public"]).run().assert_ok();
+        assert_contains(&out.stderr, "alice/app: default branch dev, public", "what it did");
+        // anonymous clones now work and check out dev
+        let anon = k.clone_repo(&k.url("alice/app.git"), "anon");
+        assert_eq!(k.rev(&anon, "HEAD"), dev);
+        // main may go now; dev may not
+        k.git_ok(&dir, &["push", "-q", &url, ":main"]);
+        let out = k.cli(&["repo", "set", "alice/app", "--private"]).run().assert_ok();
+        assert_contains(&out.stderr, "alice/app: default branch dev, private", "private again");
+        let r = k.get("/alice/app.git/info/refs?service=git-upload-pack");
+        assert_eq!(r.status, 401, "private: anonymous reads are challenged: {}", r.describe());
+    }
+}

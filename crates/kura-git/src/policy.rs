@@ -107,8 +107,8 @@ fn check_one(policy: &PushPolicy, u: &RefUpdate, view: &impl RepoView) -> Option
     if u.is_delete() && branch == policy.default_branch {
         return Some(format!(
             "branch {branch}: cannot delete the default branch of {}; make another branch the \
-             default first",
-            policy.repo
+             default first (a repository admin: kura repo set {} --default-branch BRANCH)",
+            policy.repo, policy.repo
         ));
     }
     let rules: Vec<&ProtectedBranch> = policy

@@ -190,6 +190,20 @@ pub enum RepoCmd {
         full_name: RepoPath,
         new_name: RepoPath,
     },
+    /// Change a repository's default branch or visibility
+    Set {
+        /// NAMESPACE/NAME
+        full_name: RepoPath,
+        /// The branch clones check out (and that cannot be deleted)
+        #[arg(long, value_name = "BRANCH")]
+        default_branch: Option<String>,
+        /// Readable by everyone
+        #[arg(long, conflicts_with = "private")]
+        public: bool,
+        /// Readable only by members and grantees
+        #[arg(long)]
+        private: bool,
+    },
     /// Show a repository: settings, storage, maintenance, mirrors
     Show { full_name: RepoPath },
     /// Show the push log of a repository, newest first

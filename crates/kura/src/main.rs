@@ -404,6 +404,29 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             let repo = ops.rename_repo(&full_name, &new_name).await?;
             eprintln!("renamed {full_name} to {}", repo.full_name());
         }
+        Command::Repo(RepoCmd::Set {
+            full_name,
+            default_branch,
+            public,
+            private,
+        }) => {
+            if default_branch.is_none() && !public && !private {
+                anyhow::bail!(
+                    "nothing to change: give --default-branch BRANCH, --public or --private"
+                );
+            }
+            let repo = ops.repo(&full_name).await?;
+            let visibility = (public || private).then_some(public);
+            ops.update_repo(&repo, visibility, default_branch.as_deref())
+                .await?;
+            let now = ops.repo(&full_name).await?;
+            eprintln!(
+                "{}: default branch {}, {}",
+                now.full_name(),
+                now.default_branch,
+                if now.is_public { "public" } else { "private" }
+            );
+        }
         Command::Repo(RepoCmd::Show { full_name }) => {
             let repo = ops.repo(&full_name).await?;
             println!("repository:     {}", repo.full_name());
