@@ -147,3 +147,40 @@ both! {
         assert_eq!(r.status, 401, "private: anonymous reads are challenged: {}", r.describe());
     }
 }
+
+both! {
+    fn group_list_and_show(b: Backend) {
+        let k = Kura::start(b);
+        k.add_user("alice", "alice-pass-123");
+        k.add_user("bob", "bob-pass-1234");
+        k.cli_ok(&["group", "add", "payments"]);
+        k.cli_ok(&["group", "add", "empty-team"]);
+        k.cli_ok(&["group", "member", "add", "payments", "alice", "--role", "write"]);
+        k.cli_ok(&["group", "member", "add", "payments", "bob", "--role", "admin"]);
+        k.cli_ok(&["repo", "create", "payments/app"]);
+        k.cli_ok(&["repo", "create", "payments/site", "--public"]);
+        k.cli_ok(&["repo", "create", "alice/own"]);
+
+        let list = k.cli_ok(&["group", "list"]);
+        let line = |name: &str| {
+            list.lines()
+                .find(|l| l.split_whitespace().next() == Some(name))
+                .unwrap_or_else(|| panic!("{name} not in `kura group list`:\n{list}"))
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(line("payments"), ["payments", "2", "2"], "members and repositories");
+        assert_eq!(line("empty-team"), ["empty-team", "0", "0"]);
+        assert!(!list.contains("alice"), "user namespaces are not groups:\n{list}");
+
+        let show = k.cli_ok(&["group", "show", "Payments"]);
+        for want in ["group payments", "members (2):", "alice", "write", "bob", "admin",
+                     "repositories (2):", "payments/app", "private", "payments/site", "public"] {
+            assert_contains(&show, want, "kura group show");
+        }
+        assert!(!show.contains("alice/own"), "only the group's repositories:\n{show}");
+        assert_contains(&k.cli_err(&["group", "show", "nope"]), "no group named", "unknown group");
+        assert_contains(&k.cli_err(&["group", "show", "alice"]), "is a user, not a group", "a user");
+    }
+}

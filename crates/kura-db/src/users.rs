@@ -172,6 +172,45 @@ impl Db {
         row.as_ref().map(user).transpose()
     }
 
+    /// Every group, with how many members and repositories it has.
+    pub async fn list_groups(&self) -> Result<Vec<(Namespace, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT n.id, n.name, \
+             (SELECT COUNT(*) FROM group_members m WHERE m.namespace_id = n.id) AS members, \
+             (SELECT COUNT(*) FROM repos r WHERE r.namespace_id = n.id) AS repos \
+             FROM namespaces n WHERE n.kind = 'group' ORDER BY n.key",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    Namespace {
+                        id: r.try_get("id")?,
+                        name: r.try_get("name")?,
+                        kind: NamespaceKind::Group,
+                    },
+                    r.try_get("members")?,
+                    r.try_get("repos")?,
+                ))
+            })
+            .collect()
+    }
+
+    /// The members of a group (user name, role), by name.
+    pub async fn group_members(&self, namespace_id: i64) -> Result<Vec<(String, Role)>> {
+        let rows = sqlx::query(
+            "SELECT u.name, m.role FROM group_members m JOIN users u ON u.id = m.user_id \
+             WHERE m.namespace_id = $1 ORDER BY u.key",
+        )
+        .bind(namespace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("name")?, role(&r.try_get::<String, _>("role")?))))
+            .collect()
+    }
+
     /// Every group the user is a member of, with the role.
     pub async fn memberships(&self, user_id: i64) -> Result<Vec<Membership>> {
         let rows = sqlx::query(

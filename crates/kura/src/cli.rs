@@ -150,6 +150,10 @@ pub enum TokenCmd {
 pub enum GroupCmd {
     /// Create a group namespace
     Add { name: String },
+    /// List groups with their numbers of members and repositories
+    List,
+    /// Show a group's members (and roles) and repositories
+    Show { name: String },
     /// Manage group members
     #[command(subcommand)]
     Member(MemberCmd),

@@ -354,6 +354,28 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             ops.add_group(&name).await?;
             eprintln!("created group {name}");
         }
+        Command::Group(GroupCmd::List) => {
+            println!("{:<32} {:>7} {:>6}", "NAME", "MEMBERS", "REPOS");
+            for (g, members, repos) in ops.list_groups().await? {
+                println!("{:<32} {members:>7} {repos:>6}", g.name);
+            }
+        }
+        Command::Group(GroupCmd::Show { name }) => {
+            let (g, members, repos) = ops.show_group(&name).await?;
+            println!("group {}", g.name);
+            println!("members ({}):", members.len());
+            for (user, role) in &members {
+                println!("  {user:<24} {role}");
+            }
+            println!("repositories ({}):", repos.len());
+            for r in &repos {
+                println!(
+                    "  {:<40} {}",
+                    r.full_name(),
+                    if r.is_public { "public" } else { "private" }
+                );
+            }
+        }
         Command::Group(GroupCmd::Member(MemberCmd::Add { group, user, role })) => {
             ops.set_member(&group, &user, role).await?;
             eprintln!("{user} is now {role} in {group}");

@@ -20,6 +20,28 @@ impl Ops {
         }
     }
 
+    /// Every group with its number of members and repositories.
+    pub async fn list_groups(&self) -> Result<Vec<(Namespace, i64, i64)>> {
+        Ok(self.db.list_groups().await?)
+    }
+
+    /// A group, its members (name, role) and its repositories.
+    pub async fn show_group(
+        &self,
+        name: &str,
+    ) -> Result<(Namespace, Vec<(String, Role)>, Vec<kura_db::Repo>)> {
+        let ns = self.group(name).await?;
+        let members = self.db.group_members(ns.id).await?;
+        let repos = self
+            .db
+            .list_repos()
+            .await?
+            .into_iter()
+            .filter(|r| r.namespace_id == ns.id)
+            .collect();
+        Ok((ns, members, repos))
+    }
+
     pub async fn set_member(&self, group: &str, user: &str, role: Role) -> Result<()> {
         let ns = self.group(group).await?;
         let user = self.user(user).await?;
