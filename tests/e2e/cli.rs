@@ -184,3 +184,36 @@ both! {
         assert_contains(&k.cli_err(&["group", "show", "alice"]), "is a user, not a group", "a user");
     }
 }
+
+both! {
+    fn user_and_group_delete(b: Backend) {
+        let k = Kura::start(b);
+        let tok = k.user_with_token("bob");
+        k.cli_ok(&["group", "add", "team"]);
+        k.cli_ok(&["group", "member", "add", "team", "bob", "--role", "write"]);
+        k.cli_ok(&["repo", "create", "team/app"]);
+        k.cli_ok(&["repo", "create", "bob/own"]);
+        let r = k.req("GET", "/team/app.git/info/refs?service=git-upload-pack").basic("bob", &tok).send();
+        assert_eq!(r.status, 200, "{}", r.describe());
+
+        let err = k.cli_err(&["user", "delete", "bob"]);
+        assert_contains(&err, "bob/own", "names what is in the way");
+        let err = k.cli_err(&["group", "delete", "team"]);
+        assert_contains(&err, "team/app", "names what is in the way");
+        assert_contains(&k.cli_err(&["group", "delete", "bob"]), "is a user, not a group", "a user");
+        assert_contains(&k.cli_err(&["user", "delete", "admin"]), "last enabled site admin", "the last admin stays");
+
+        k.cli_ok(&["repo", "delete", "bob/own"]);
+        k.cli(&["user", "delete", "bob"]).run().assert_ok();
+        let r = k.req("GET", "/team/app.git/info/refs?service=git-upload-pack").basic("bob", &tok).send();
+        assert_eq!(r.status, 401, "the deleted user's token is gone: {}", r.describe());
+        assert!(!k.cli_ok(&["user", "list"]).contains("bob"), "bob is gone");
+        assert_contains(&k.cli_ok(&["group", "show", "team"]), "members (0):", "the membership went too");
+        // the name is free again
+        k.add_user("bob", "bob-pass-1234");
+
+        k.cli_ok(&["repo", "delete", "team/app"]);
+        k.cli(&["group", "delete", "team"]).run().assert_ok();
+        assert_contains(&k.cli_err(&["group", "show", "team"]), "no group named", "gone");
+    }
+}

@@ -172,6 +172,16 @@ impl Db {
         row.as_ref().map(user).transpose()
     }
 
+    /// Deletes a namespace, and with it the user it belongs to (tokens, memberships, grants
+    /// and sessions go too). Repositories must be gone first: their rows stop the delete.
+    pub async fn delete_namespace(&self, namespace_id: i64) -> Result<bool> {
+        let r = sqlx::query("DELETE FROM namespaces WHERE id = $1")
+            .bind(namespace_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() > 0)
+    }
+
     /// Every group, with how many members and repositories it has.
     pub async fn list_groups(&self) -> Result<Vec<(Namespace, i64, i64)>> {
         let rows = sqlx::query(

@@ -113,6 +113,9 @@ pub enum UserCmd {
     Disable { name: String },
     /// Let a disabled user back in
     Enable { name: String },
+    /// Delete a user with their tokens, memberships and grants (refused while they own
+    /// repositories; the push log keeps their name)
+    Delete { name: String },
 }
 
 #[derive(Subcommand)]
@@ -154,6 +157,8 @@ pub enum GroupCmd {
     List,
     /// Show a group's members (and roles) and repositories
     Show { name: String },
+    /// Delete a group (refused while it holds repositories)
+    Delete { name: String },
     /// Manage group members
     #[command(subcommand)]
     Member(MemberCmd),

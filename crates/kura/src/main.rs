@@ -354,6 +354,17 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             ops.add_group(&name).await?;
             eprintln!("created group {name}");
         }
+        Command::Group(GroupCmd::Delete { name }) => {
+            let g = ops.delete_group(&name).await?;
+            eprintln!("deleted group {}", g.name);
+        }
+        Command::User(UserCmd::Delete { name }) => {
+            let u = ops.delete_user(&name).await?;
+            eprintln!(
+                "deleted user {}: its tokens, memberships and grants are gone",
+                u.name
+            );
+        }
         Command::Group(GroupCmd::List) => {
             println!("{:<32} {:>7} {:>6}", "NAME", "MEMBERS", "REPOS");
             for (g, members, repos) in ops.list_groups().await? {

@@ -42,6 +42,61 @@ impl Ops {
         Ok((ns, members, repos))
     }
 
+    /// The repositories of a namespace, by full name.
+    async fn repos_in(&self, namespace_id: i64) -> Result<Vec<String>> {
+        Ok(self
+            .db
+            .list_repos()
+            .await?
+            .into_iter()
+            .filter(|r| r.namespace_id == namespace_id)
+            .map(|r| r.full_name())
+            .collect())
+    }
+
+    fn refuse_while_holding(what: &str, repos: &[String]) -> Result<()> {
+        if repos.is_empty() {
+            return Ok(());
+        }
+        Err(OpsError::Invalid(format!(
+            "{what} still holds {} repositories ({}): delete them (kura repo delete) or move them to another namespace (kura repo rename) first",
+            repos.len(),
+            repos.join(", ")
+        )))
+    }
+
+    /// Deletes a group that holds no repositories (its memberships go with it).
+    pub async fn delete_group(&self, name: &str) -> Result<Namespace> {
+        let ns = self.group(name).await?;
+        Self::refuse_while_holding(&format!("the group {}", ns.name), &self.repos_in(ns.id).await?)?;
+        self.db.delete_namespace(ns.id).await?;
+        Ok(ns)
+    }
+
+    /// Deletes a user that owns no repositories, with their tokens, memberships, grants and
+    /// sessions. The last enabled site admin stays.
+    pub async fn delete_user(&self, name: &str) -> Result<User> {
+        let user = self.user(name).await?;
+        Self::refuse_while_holding(&format!("the user {}", user.name), &self.repos_in(user.namespace_id).await?)?;
+        if user.is_admin && !user.disabled {
+            let admins = self
+                .db
+                .list_users()
+                .await?
+                .into_iter()
+                .filter(|u| u.is_admin && !u.disabled)
+                .count();
+            if admins <= 1 {
+                return Err(OpsError::Invalid(format!(
+                    "{} is the last enabled site admin: make another user an admin first (kura user add NAME --admin)",
+                    user.name
+                )));
+            }
+        }
+        self.db.delete_namespace(user.namespace_id).await?;
+        Ok(user)
+    }
+
     pub async fn set_member(&self, group: &str, user: &str, role: Role) -> Result<()> {
         let ns = self.group(group).await?;
         let user = self.user(user).await?;
