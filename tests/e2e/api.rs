@@ -162,3 +162,39 @@ both! {
         }
     }
 }
+
+both! {
+    fn groups_and_user_deletion_through_the_api(b: Backend) {
+        let k = Kura::start(b);
+        let admin = k.token("admin", "admin");
+        let alice = k.user_with_token("alice");
+        let bob = k.user_with_token("bob");
+        k.cli_ok(&["group", "add", "team"]);
+        k.cli_ok(&["group", "member", "add", "team", "alice", "--role", "write"]);
+        k.cli_ok(&["repo", "create", "team/app"]);
+
+        let r = k.req("GET", "/api/v1/groups").bearer(&admin).send();
+        assert_eq!(r.status, 200, "{}", r.describe());
+        assert_eq!(r.json(), serde_json::json!([{"name": "team", "members": 1, "repos": 1}]));
+        assert_eq!(k.req("GET", "/api/v1/groups").bearer(&alice).send().status, 403, "site admins only");
+
+        let r = k.req("GET", "/api/v1/groups/team").bearer(&alice).send();
+        assert_eq!(r.status, 200, "a member reads the group: {}", r.describe());
+        assert_eq!(
+            r.json(),
+            serde_json::json!({"name": "team", "members": [{"user": "alice", "role": "write"}], "repos": ["team/app"]})
+        );
+        assert_eq!(k.req("GET", "/api/v1/groups/team").bearer(&bob).send().status, 404, "hidden from others");
+
+        let r = k.req("DELETE", "/api/v1/groups/team").bearer(&admin).send();
+        assert_eq!(r.status, 400, "{}", r.describe());
+        assert_contains(&r.text(), "team/app", "names the repository in the way");
+        assert_eq!(k.req("DELETE", "/api/v1/users/bob").bearer(&alice).send().status, 403);
+        let r = k.req("DELETE", "/api/v1/users/bob").bearer(&admin).send();
+        assert_eq!(r.status, 204, "{}", r.describe());
+        assert_eq!(k.req("GET", "/api/v1/user").bearer(&bob).send().status, 401, "bob's token is gone");
+        k.cli_ok(&["repo", "delete", "team/app"]);
+        assert_eq!(k.req("DELETE", "/api/v1/groups/team").bearer(&admin).send().status, 204);
+        assert_eq!(k.req("GET", "/api/v1/groups/team").bearer(&admin).send().status, 404);
+    }
+}

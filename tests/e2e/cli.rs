@@ -217,3 +217,16 @@ both! {
         assert_contains(&k.cli_err(&["group", "show", "team"]), "no group named", "gone");
     }
 }
+
+both! {
+    fn user_add_says_the_name_is_taken_before_judging_the_password(b: Backend) {
+        let k = Kura::start(b);
+        k.add_user("alice", "alice-pass-123");
+        let err = k.cli_err_stdin(&["user", "add", "alice", "--password-stdin"], "x\n");
+        assert_contains(&err, "already exists", "the name is taken");
+        assert!(!err.contains("too short"), "not about the password: {err}");
+        k.cli_ok(&["group", "add", "team"]);
+        let err = k.cli_err_stdin(&["user", "add", "Team", "--password-stdin"], "long-enough-1\n");
+        assert_contains(&err, "already exists", "a group has the name");
+    }
+}

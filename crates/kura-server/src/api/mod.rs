@@ -39,7 +39,12 @@ pub fn routes() -> Router<AppState> {
             get(users::tokens).post(users::create_token),
         )
         .route("/tokens/{id}", delete(users::revoke_token))
-        .route("/groups", post(users::create_group))
+        .route("/users/{name}", delete(users::delete_user))
+        .route("/groups", get(users::list_groups).post(users::create_group))
+        .route(
+            "/groups/{group}",
+            get(users::show_group).delete(users::delete_group),
+        )
         .route(
             "/groups/{group}/members/{user}",
             put(users::set_member).delete(users::remove_member),

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::mirrors::MirrorView;
 use super::repos::{PushView, RefView, RepoView};
 use super::triggers::{AttemptView, DeliveryView, RedeliveryView, TriggerView, VariableView};
-use super::users::{TokenView, UserView};
+use super::users::{GroupSummaryView, GroupView, MemberView, TokenView, UserView};
 use super::OPENAPI;
 
 /// `(METHOD, /path)` pairs of the router, parsed from the `.route(...)` calls in `routes()`.
@@ -103,6 +103,27 @@ async fn documented_shapes_equal_what_handlers_return() {
     fn j(v: impl serde::Serialize) -> Value {
         serde_json::to_value(v).expect("serialises")
     }
+    assert_shape(
+        &doc,
+        "GroupSummary",
+        j(GroupSummaryView {
+            name: "g".into(),
+            members: 1,
+            repos: 0,
+        }),
+    );
+    assert_shape(
+        &doc,
+        "Group",
+        j(GroupView {
+            name: "g".into(),
+            members: vec![MemberView {
+                user: "a".into(),
+                role: "write",
+            }],
+            repos: vec!["g/app".into()],
+        }),
+    );
     assert_shape(
         &doc,
         "User",

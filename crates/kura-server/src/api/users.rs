@@ -1,5 +1,5 @@
 use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use kura_db::{Role, Token, User};
 use serde::{Deserialize, Serialize};
@@ -240,6 +240,89 @@ pub async fn create_group(
     access::require_site_admin(&a)?;
     s.ops.add_group(&body.name).await?;
     Ok(created(serde_json::json!({ "name": body.name })))
+}
+
+#[derive(Serialize)]
+pub struct GroupSummaryView {
+    pub(crate) name: String,
+    pub(crate) members: i64,
+    pub(crate) repos: i64,
+}
+
+#[derive(Serialize)]
+pub struct MemberView {
+    pub(crate) user: String,
+    pub(crate) role: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct GroupView {
+    pub(crate) name: String,
+    pub(crate) members: Vec<MemberView>,
+    pub(crate) repos: Vec<String>,
+}
+
+pub async fn list_groups(
+    State(s): State<AppState>,
+    ApiCaller(a): ApiCaller,
+) -> ApiResult<Response> {
+    access::require_site_admin(&a)?;
+    let groups: Vec<GroupSummaryView> = s
+        .ops
+        .list_groups()
+        .await?
+        .into_iter()
+        .map(|(g, members, repos)| GroupSummaryView {
+            name: g.name,
+            members,
+            repos,
+        })
+        .collect();
+    Ok(Json(groups).into_response())
+}
+
+/// Site admins and the group's members; to anyone else the group does not exist.
+pub async fn show_group(
+    State(s): State<AppState>,
+    ApiCaller(a): ApiCaller,
+    Path(group): Path<String>,
+) -> ApiResult<Response> {
+    if s.ops.namespace_role(&a.user, &group).await?.is_none() {
+        return Err(OpsError::GroupNotFound(group).into());
+    }
+    let (g, members, repos) = s.ops.show_group(&group).await?;
+    Ok(Json(GroupView {
+        name: g.name,
+        members: members
+            .into_iter()
+            .map(|(user, role)| MemberView {
+                user,
+                role: role.as_str(),
+            })
+            .collect(),
+        repos: repos.iter().map(|r| r.full_name()).collect(),
+    })
+    .into_response())
+}
+
+pub async fn delete_group(
+    State(s): State<AppState>,
+    ApiCaller(a): ApiCaller,
+    Path(group): Path<String>,
+) -> ApiResult<Response> {
+    access::require_site_admin(&a)?;
+    s.ops.delete_group(&group).await?;
+    Ok(no_content())
+}
+
+pub async fn delete_user(
+    State(s): State<AppState>,
+    ApiCaller(a): ApiCaller,
+    Path(name): Path<String>,
+) -> ApiResult<Response> {
+    access::require_site_admin(&a)?;
+    s.ops.delete_user(&name).await?;
+    Ok(no_content())
 }
 
 #[derive(Deserialize)]

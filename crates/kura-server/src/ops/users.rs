@@ -59,6 +59,10 @@ impl Ops {
         admin: bool,
     ) -> Result<(User, Option<String>)> {
         names::validate("user", name).map_err(OpsError::Invalid)?;
+        // Say that the name is taken before judging the password.
+        if self.db.namespace_by_name(name).await?.is_some() {
+            return Err(OpsError::Conflict(format!("a user or group named {name}")));
+        }
         let (pw, generated) = password_or_random(password)?;
         let hash = hash(pw.clone()).await?;
         let user = self.db.create_user(name, &hash, admin).await?;
