@@ -196,10 +196,11 @@ stop_server() {
 
 group_alive() {
     local pid=$1 group=$2
+    # Zombies count as stopped: PID 1 may reap the detached server late.
     if ((group)); then
-        [[ -n $(ps -o pid= -g "$pid" 2>/dev/null) ]]
+        # shellcheck disable=SC2009  # pgrep cannot leave zombies out
+        ps -o stat= -g "$pid" 2>/dev/null | grep -qv '^Z'
     else
-        # A zombie counts as stopped.
         local st
         st=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
         [[ $st != Z* ]]

@@ -51,6 +51,70 @@ pub enum DbError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://USER@HOST/DB")]
     BadUrl(String),
+    /// The first connection failed; the text says why and what to do.
+    #[error("{0}")]
+    Connect(String),
+}
+
+/// How long the first connection to PostgreSQL may take before Kura says it does not answer.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// One connection first, with a short timeout, so that a wrong host, port, database name or
+/// password is reported in words (the pool would retry for its whole acquire timeout and then
+/// say only that it timed out).
+async fn probe_postgres(url: &str, options: &AnyConnectOptions) -> Result<()> {
+    use sqlx::Connection;
+    let parsed = url::Url::parse(url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(String::from))
+        .unwrap_or_else(|| "localhost".into());
+    let port = parsed.as_ref().and_then(|u| u.port()).unwrap_or(5432);
+    let user = parsed
+        .as_ref()
+        .map(|u| u.username().to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "(default user)".into());
+    let db = parsed
+        .as_ref()
+        .map(|u| u.path().trim_start_matches('/').to_string())
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| user.clone());
+    let at = format!("{host}:{port}");
+    let r = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::AnyConnection::connect_with(options)).await;
+    let e = match r {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            return Ok(());
+        }
+        Ok(Err(e)) => e,
+        Err(_) => {
+            return Err(DbError::Connect(format!(
+                "PostgreSQL at {at} did not answer within {}s: check that it runs and that database_url names the right host and port",
+                CONNECT_TIMEOUT.as_secs()
+            )))
+        }
+    };
+    let code = match &e {
+        sqlx::Error::Database(d) => d.code().map(|c| c.to_string()),
+        _ => None,
+    };
+    let msg = match code.as_deref() {
+        Some("3D000") => format!(
+            "the database {db} does not exist on the PostgreSQL server at {at}: create it (for example: createdb -h {host} -p {port} -U {user} {db}) or name another in database_url"
+        ),
+        Some("28P01") | Some("28000") => format!(
+            "PostgreSQL at {at} refused user {user}: check the user name and password in database_url"
+        ),
+        _ => match &e {
+            sqlx::Error::Io(io) => format!(
+                "cannot connect to PostgreSQL at {at} ({io}): check that it runs and that database_url names the right host and port"
+            ),
+            sqlx::Error::Database(d) => format!("PostgreSQL at {at} refused the connection: {}", d.message()),
+            other => format!("cannot connect to PostgreSQL at {at}: {other}"),
+        },
+    };
+    Err(DbError::Connect(msg))
 }
 
 pub type Result<T, E = DbError> = std::result::Result<T, E>;
@@ -92,6 +156,9 @@ impl Db {
                 std::time::Duration::from_secs(2),
             );
         let sqlite = backend == Backend::Sqlite;
+        if !sqlite {
+            probe_postgres(&url, &options).await?;
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(if sqlite { 4 } else { 10 })
             // Short: an interactive request that cannot get a connection should fail clearly
