@@ -30,22 +30,55 @@ pub struct ObjectCounts {
 
 #[derive(Debug, Clone)]
 pub struct MaintainReport {
+    pub full: bool,
     pub before: ObjectCounts,
     pub after: ObjectCounts,
     pub graveyards_removed: usize,
+    pub grace: Duration,
 }
 
 impl MaintainReport {
+    /// What the run did, for a person: what was repacked, what stays and why the size may
+    /// grow.
     pub fn summary(&self) -> String {
-        format!(
-            "packs {} -> {}, loose objects {} -> {}, {} KiB -> {} KiB",
-            self.before.packs,
-            self.after.packs,
-            self.before.loose,
-            self.after.loose,
-            self.before.size_kib,
-            self.after.size_kib
-        )
+        let (b, a) = (&self.before, &self.after);
+        let mut out = if self.full {
+            format!("repacked everything into {} (was {}", packs(a.packs), packs(b.packs))
+        } else {
+            format!("rolled recent packs up: {} (was {}", packs(a.packs), packs(b.packs))
+        };
+        out.push_str(&format!(
+            " and {} loose objects); packed size {} KiB (was {} KiB)",
+            b.loose, a.size_kib, b.size_kib
+        ));
+        if a.size_kib > b.size_kib {
+            out.push_str(", larger by the new reachability bitmap and indexes");
+        }
+        if a.loose > 0 {
+            out.push_str(&format!(
+                "; {} unreachable objects stay loose until they are two weeks old (a push in progress may still need them)",
+                a.loose
+            ));
+        }
+        out.push_str(&format!(
+            "; the packs replaced are kept for {} for readers that still have them open",
+            kura_proto::format_duration(self.grace)
+        ));
+        if self.graveyards_removed > 0 {
+            out.push_str(&format!(
+                " ({} older sets of them removed)",
+                self.graveyards_removed
+            ));
+        }
+        out
+    }
+}
+
+fn packs(n: u64) -> String {
+    if n == 1 {
+        "1 pack".into()
+    } else {
+        format!("{n} packs")
     }
 }
 
@@ -118,9 +151,11 @@ impl RepoStore {
         let graveyards_removed = remove_old_graveyards(&repo, opts.grace)?;
         let after = self.object_counts(id).await?;
         Ok(MaintainReport {
+            full: opts.full,
             before,
             after,
             graveyards_removed,
+            grace: opts.grace,
         })
     }
 }
@@ -177,4 +212,27 @@ fn remove_old_graveyards(repo: &Path, grace: Duration) -> Result<usize> {
         }
     }
     Ok(removed)
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_says_what_happened_and_why_the_size_grew() {
+        let r = MaintainReport {
+            full: true,
+            before: ObjectCounts { packs: 3, loose: 12, size_kib: 2 },
+            after: ObjectCounts { packs: 1, loose: 1, size_kib: 5 },
+            graveyards_removed: 2,
+            grace: Duration::from_secs(3600),
+        };
+        assert_eq!(
+            r.summary(),
+            "repacked everything into 1 pack (was 3 packs and 12 loose objects); packed size 5 KiB (was 2 KiB), \
+             larger by the new reachability bitmap and indexes; 1 unreachable objects stay loose until they are two \
+             weeks old (a push in progress may still need them); the packs replaced are kept for 1h for readers that \
+             still have them open (2 older sets of them removed)"
+        );
+    }
 }
