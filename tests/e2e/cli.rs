@@ -236,12 +236,33 @@ both! {
 fn postgres_connection_errors_say_what_to_do() {
     let k = Kura::builder(Backend::Sqlite).prepare();
     let missing = "postgres://postgres@127.0.0.1:5432/kura_no_such_database";
-    let err = k.cli(&["user", "list"]).env("KURA_DATABASE_URL", missing).run().assert_err().stderr;
-    assert_contains(&err, "the database kura_no_such_database does not exist", "missing database");
+    let err = k
+        .cli(&["user", "list"])
+        .env("KURA_DATABASE_URL", missing)
+        .run()
+        .assert_err()
+        .stderr;
+    assert_contains(
+        &err,
+        "the database kura_no_such_database does not exist",
+        "missing database",
+    );
     assert_contains(&err, "createdb", "says how to create it");
     assert_eq!(err.matches("does not exist").count(), 1, "said once: {err}");
     let closed = format!("postgres://postgres:secret-pw@127.0.0.1:{}/x", free_port());
-    let err = k.cli(&["user", "list"]).env("KURA_DATABASE_URL", &closed).run().assert_err().stderr;
-    assert_contains(&err, "cannot connect to PostgreSQL at 127.0.0.1:", "names host and port");
-    assert!(!err.contains("secret-pw"), "no password in the message: {err}");
+    let err = k
+        .cli(&["user", "list"])
+        .env("KURA_DATABASE_URL", &closed)
+        .run()
+        .assert_err()
+        .stderr;
+    assert_contains(
+        &err,
+        "cannot connect to PostgreSQL at 127.0.0.1:",
+        "names host and port",
+    );
+    assert!(
+        !err.contains("secret-pw"),
+        "no password in the message: {err}"
+    );
 }

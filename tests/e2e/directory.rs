@@ -68,7 +68,10 @@ fn sign_in_and_git(k: &Kura, d: &Dir) {
     let tok_url = k.url_auth(&login, &tok, &path);
     let c2 = k.commit(&src, "b.txt", "b\n", "second");
     k.git_ok(&src, &["push", "-q", &tok_url, "main"]);
-    assert_eq!(k.remote_ref(&tok_url, "refs/heads/main").as_deref(), Some(c2.as_str()));
+    assert_eq!(
+        k.remote_ref(&tok_url, "refs/heads/main").as_deref(),
+        Some(c2.as_str())
+    );
 
     // wrong, empty and injected passwords or logins
     let r = info_refs(k, &login, "not-the-password");
@@ -76,11 +79,24 @@ fn sign_in_and_git(k: &Kura, d: &Dir) {
     assert_contains(&r.text(), "wrong user name or password", "wrong password");
     let r = info_refs(k, &login, "");
     assert_eq!(r.status, 401, "empty password is refused: {}", r.describe());
-    for injected in ["*", "*)(uid=*", "*)(|(objectClass=*", &format!("{login})(cn=*")] {
+    for injected in [
+        "*",
+        "*)(uid=*",
+        "*)(|(objectClass=*",
+        &format!("{login})(cn=*"),
+    ] {
         let r = info_refs(k, injected, &pw);
-        assert_eq!(r.status, 401, "login {injected:?} matches nobody: {}", r.describe());
+        assert_eq!(
+            r.status,
+            401,
+            "login {injected:?} matches nobody: {}",
+            r.describe()
+        );
     }
-    let err = k.git_err(&k.work, &["ls-remote", &k.url_auth(&login, "wrong-pass", &path)]);
+    let err = k.git_err(
+        &k.work,
+        &["ls-remote", &k.url_auth(&login, "wrong-pass", &path)],
+    );
     assert_contains(&err, "wrong user name or password", "git shows why");
 
     // the pages: sign in with the directory password; no password form for directory users
@@ -89,15 +105,32 @@ fn sign_in_and_git(k: &Kura, d: &Dir) {
     assert_eq!(r.status, 303, "web sign-in: {}", r.describe());
     let settings = br.get("/settings");
     assert_eq!(settings.status, 200, "{}", settings.describe());
-    assert_contains(&settings.text(), "company directory", "settings explain the password");
+    assert_contains(
+        &settings.text(),
+        "company directory",
+        "settings explain the password",
+    );
     let r = br.get("/payments/app");
-    assert_eq!(r.status, 200, "the member sees the repository: {}", r.describe());
+    assert_eq!(
+        r.status,
+        200,
+        "the member sees the repository: {}",
+        r.describe()
+    );
     let mut br2 = Browser::new(k);
     let r = br2.sign_in(&login, "not-the-password");
-    assert_ne!(r.status, 303, "a wrong password does not sign in: {}", r.describe());
+    assert_ne!(
+        r.status,
+        303,
+        "a wrong password does not sign in: {}",
+        r.describe()
+    );
 
     // changing the password in Kura is refused: the directory owns it
-    let err = k.cli_err_stdin(&["user", "passwd", &login, "--password-stdin"], "new-password-1\n");
+    let err = k.cli_err_stdin(
+        &["user", "passwd", &login, "--password-stdin"],
+        "new-password-1\n",
+    );
     assert_contains(&err, "comes from the company directory", "passwd refused");
 
     // a local user with the name of a directory user: reported, not merged
@@ -105,21 +138,51 @@ fn sign_in_and_git(k: &Kura, d: &Dir) {
     k.add_user(&twin, "local-password-1");
     let r = info_refs(k, &twin, &twin_pw);
     assert_eq!(r.status, 409, "name clash: {}", r.describe());
-    assert_contains(&r.text(), "also a user in the company directory", "clash message");
+    assert_contains(
+        &r.text(),
+        "also a user in the company directory",
+        "clash message",
+    );
     let r = info_refs(k, &twin, "local-password-1");
-    assert_ne!(r.status, 401, "the local password still works: {}", r.describe());
+    assert_ne!(
+        r.status,
+        401,
+        "the local password still works: {}",
+        r.describe()
+    );
 
     // kura ldap test shows each step and the roles, and fails on a wrong password
     let out = k.cli_ok_stdin(&["ldap", "test", &login], &format!("{pw}\n"));
-    for step in ["connect", "service bind", "search", "user bind: ok", "groups", "write in group payments"] {
+    for step in [
+        "connect",
+        "service bind",
+        "search",
+        "user bind: ok",
+        "groups",
+        "write in group payments",
+    ] {
         assert_contains(&out, step, "kura ldap test");
     }
-    let out = k.cli(&["ldap", "test", &login]).stdin("wrong\n").run().assert_err();
-    assert_contains(&out.all(), "user bind: refused", "the failing step is shown");
+    let out = k
+        .cli(&["ldap", "test", &login])
+        .stdin("wrong\n")
+        .run()
+        .assert_err();
+    assert_contains(
+        &out.all(),
+        "user bind: refused",
+        "the failing step is shown",
+    );
     assert!(!out.all().contains("wrong\n"), "the password is not echoed");
     // the service account's password appears nowhere
-    assert!(!k.logs().contains(d.get("BIND_PASSWORD")), "no bind password in the log");
-    assert!(!k.cli_ok(&["config"]).contains(d.get("BIND_PASSWORD")), "kura config redacts it");
+    assert!(
+        !k.logs().contains(d.get("BIND_PASSWORD")),
+        "no bind password in the log"
+    );
+    assert!(
+        !k.cli_ok(&["config"]).contains(d.get("BIND_PASSWORD")),
+        "kura config redacts it"
+    );
 }
 
 /// Disabled in the directory, removed from a group, nested groups, the site-admin group,
@@ -138,10 +201,19 @@ fn roles_follow_the_directory(k: &Kura, d: &Dir) {
     k.git_ok(&src, &["push", "-q", "origin", "main"]);
 
     // site admin through kura-admins (the API takes tokens)
-    assert_eq!(info_refs(k, &boss, &boss_pw).status, 200, "boss signs in (a site admin reads everything)");
+    assert_eq!(
+        info_refs(k, &boss, &boss_pw).status,
+        200,
+        "boss signs in (a site admin reads everything)"
+    );
     let boss_tok = k.token(&boss, "admin");
     let r = k.req("GET", "/api/v1/users").bearer(&boss_tok).send();
-    assert_eq!(r.status, 200, "a kura-admins member is a site admin: {}", r.describe());
+    assert_eq!(
+        r.status,
+        200,
+        "a kura-admins member is a site admin: {}",
+        r.describe()
+    );
     assert_contains(&user_line(k, &boss), " yes ", "ADMIN column");
 
     // dev signs in and keeps a token
@@ -156,14 +228,27 @@ fn roles_follow_the_directory(k: &Kura, d: &Dir) {
     d.ctl("remove-member", &["kura-admins", &boss]);
     d.ctl("disable", &[&gone]);
     let out = k.cli_ok(&["ldap", "sync"]);
-    assert_contains(&out, &format!("{dev}: removed from payments"), "sync report");
-    assert_contains(&out, &format!("{boss}: no longer a site admin"), "sync report");
+    assert_contains(
+        &out,
+        &format!("{dev}: removed from payments"),
+        "sync report",
+    );
+    assert_contains(
+        &out,
+        &format!("{boss}: no longer a site admin"),
+        "sync report",
+    );
     assert_contains(&out, &gone, "sync report names the disabled user");
     assert_contains(&out, "1 disabled", "sync summary");
 
     // at once, including on the remembered sign-in and the token
     let r = info_refs(k, &dev, &dev_pw);
-    assert_eq!(r.status, 404, "dev lost the role (a private repository is hidden): {}", r.describe());
+    assert_eq!(
+        r.status,
+        404,
+        "dev lost the role (a private repository is hidden): {}",
+        r.describe()
+    );
     let r = info_refs(k, &dev, &dev_tok);
     assert_eq!(r.status, 404, "dev's token lost it too: {}", r.describe());
     let r = k.req("GET", "/api/v1/users").bearer(&boss_tok).send();
@@ -186,7 +271,11 @@ fn roles_follow_the_directory(k: &Kura, d: &Dir) {
     // back in the group: the role comes back with the next sign-in
     d.ctl("add-member", &["payments-dev", &dev]);
     let out = k.cli_ok(&["ldap", "sync"]);
-    assert_contains(&out, &format!("{dev}: write in payments"), "sync gives the role back");
+    assert_contains(
+        &out,
+        &format!("{dev}: write in payments"),
+        "sync gives the role back",
+    );
     assert_eq!(info_refs(k, &dev, &dev_pw).status, 200);
 }
 
@@ -203,11 +292,18 @@ fn outage_failover_and_tls(b: Backend) {
     let path = payments_repo(&k);
     let (dev, dev_pw) = d.new_user("dev", &["payments-dev"]);
     let r = info_refs(&k, &dev, &dev_pw);
-    assert_eq!(r.status, 200, "failover to the second URL: {}", r.describe());
+    assert_eq!(
+        r.status,
+        200,
+        "failover to the second URL: {}",
+        r.describe()
+    );
     let tok = k.token(&dev, "read");
-    wait_until(Duration::from_secs(20), "readyz names the directory", || {
-        k.get("/readyz").text().contains("directory: ok")
-    });
+    wait_until(
+        Duration::from_secs(20),
+        "readyz names the directory",
+        || k.get("/readyz").text().contains("directory: ok"),
+    );
 
     // the directory stops answering
     d.ctl("pause", &[]);
@@ -215,7 +311,11 @@ fn outage_failover_and_tls(b: Backend) {
         let r = info_refs(&k, &dev, &dev_pw);
         assert_eq!(r.status, 503, "directory down: {}", r.describe());
         assert_contains(&r.text(), "directory is unavailable", "says what is wrong");
-        assert!(r.header("retry-after").is_some(), "Retry-After: {}", r.describe());
+        assert!(
+            r.header("retry-after").is_some(),
+            "Retry-After: {}",
+            r.describe()
+        );
     }
     let err = k.git_err(&k.work, &["ls-remote", &k.url_auth(&dev, &dev_pw, &path)]);
     assert_contains(&err, "directory is unavailable", "git shows the reason");
@@ -223,11 +323,15 @@ fn outage_failover_and_tls(b: Backend) {
     let r = info_refs(&k, "admin", ADMIN_PASSWORD);
     assert_eq!(r.status, 200, "the local admin works: {}", r.describe());
     assert_eq!(info_refs(&k, &dev, &tok).status, 200, "tokens work");
-    wait_until(Duration::from_secs(30), "readyz says the directory is unavailable", || {
-        let r = k.get("/readyz");
-        assert_eq!(r.status, 200, "readyz stays 200: {}", r.describe());
-        r.text().contains("directory: unavailable")
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "readyz says the directory is unavailable",
+        || {
+            let r = k.get("/readyz");
+            assert_eq!(r.status, 200, "readyz stays 200: {}", r.describe());
+            r.text().contains("directory: unavailable")
+        },
+    );
 
     // back: no throttle penalty for the outage (5 attempts > KURA_AUTH_MAX_FAILURES = 3)
     d.ctl("resume", &[]);
@@ -238,7 +342,10 @@ fn outage_failover_and_tls(b: Backend) {
     for _ in 0..5 {
         last = info_refs(&k, &dev, "wrong-password").status;
     }
-    assert_eq!(last, 429, "wrong directory passwords are throttled like local ones");
+    assert_eq!(
+        last, 429,
+        "wrong directory passwords are throttled like local ones"
+    );
     drop(k);
 
     // a certificate from an unknown CA is refused, and `kura ldap test` says so
@@ -248,7 +355,11 @@ fn outage_failover_and_tls(b: Backend) {
     let k = d.kura_with(Kura::builder(b), &toml);
     let r = info_refs(&k, &dev, &dev_pw);
     assert_eq!(r.status, 503, "untrusted certificate: {}", r.describe());
-    let out = k.cli(&["ldap", "test", &dev]).stdin(format!("{dev_pw}\n")).run().assert_err();
+    let out = k
+        .cli(&["ldap", "test", &dev])
+        .stdin(format!("{dev_pw}\n"))
+        .run()
+        .assert_err();
     assert_contains(&out.all(), "ldap.ca_bundle", "names the setting to fix");
 }
 
@@ -308,7 +419,12 @@ fn active_directory_names_and_disabled_accounts() {
         let down = format!("{}\\{login}", d.get("DOMAIN"));
         for name in [login.as_str(), upn.as_str(), down.as_str()] {
             let r = info_refs(&k, name, &pw);
-            assert_eq!(r.status, 200, "bind as {bind}, sign in as {name}: {}", r.describe());
+            assert_eq!(
+                r.status,
+                200,
+                "bind as {bind}, sign in as {name}: {}",
+                r.describe()
+            );
         }
         let list = k.cli_ok(&["user", "list"]);
         assert_eq!(

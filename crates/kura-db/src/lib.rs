@@ -463,9 +463,15 @@ mod lease_tests {
             disabled: false,
             synced_at: 1_000,
         };
-        let carol = db.create_directory_user("carol", &facts, false).await.unwrap();
+        let carol = db
+            .create_directory_user("carol", &facts, false)
+            .await
+            .unwrap();
         assert_eq!(carol.directory.as_ref(), Some(&facts));
-        assert_eq!((carol.source(), carol.password_hash.as_str()), ("directory", ""));
+        assert_eq!(
+            (carol.source(), carol.password_hash.as_str()),
+            ("directory", "")
+        );
         let off = DirectoryFacts {
             disabled: true,
             synced_at: 2_000,
@@ -479,7 +485,10 @@ mod lease_tests {
         assert!(carol.disabled && carol.is_admin && !carol.locally_disabled());
         assert_eq!(carol.directory.as_ref(), Some(&off));
         assert!(
-            db.update_directory_user(alice.id, &off, None).await.unwrap().is_none(),
+            db.update_directory_user(alice.id, &off, None)
+                .await
+                .unwrap()
+                .is_none(),
             "a local user is never rewritten from the directory"
         );
         db.create_token(carol.id, "ci", "h-carol", Role::Read, None)
@@ -487,8 +496,13 @@ mod lease_tests {
             .unwrap();
         let (_, holder) = db.token_by_hash("h-carol").await.unwrap().unwrap();
         assert_eq!(holder.directory.as_ref(), Some(&off));
-        assert!(holder.disabled, "a token's holder carries the directory's verdict");
-        db.create_session("s-carol", carol.id, "c", i64::MAX / 2).await.unwrap();
+        assert!(
+            holder.disabled,
+            "a token's holder carries the directory's verdict"
+        );
+        db.create_session("s-carol", carol.id, "c", i64::MAX / 2)
+            .await
+            .unwrap();
         let sess = db.session_by_hash("s-carol").await.unwrap().unwrap();
         assert_eq!(sess.user.directory.as_ref(), Some(&off));
         assert_eq!(db.member_role(group.id, alice.id).await.unwrap(), None);

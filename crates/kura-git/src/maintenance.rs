@@ -43,9 +43,17 @@ impl MaintainReport {
     pub fn summary(&self) -> String {
         let (b, a) = (&self.before, &self.after);
         let mut out = if self.full {
-            format!("repacked everything into {} (was {}", packs(a.packs), packs(b.packs))
+            format!(
+                "repacked everything into {} (was {}",
+                packs(a.packs),
+                packs(b.packs)
+            )
         } else {
-            format!("rolled recent packs up: {} (was {}", packs(a.packs), packs(b.packs))
+            format!(
+                "rolled recent packs up: {} (was {}",
+                packs(a.packs),
+                packs(b.packs)
+            )
         };
         out.push_str(&format!(
             " and {} loose objects); packed size {} KiB (was {} KiB)",
@@ -222,8 +230,16 @@ mod summary_tests {
     fn the_summary_says_what_happened_and_why_the_size_grew() {
         let r = MaintainReport {
             full: true,
-            before: ObjectCounts { packs: 3, loose: 12, size_kib: 2 },
-            after: ObjectCounts { packs: 1, loose: 1, size_kib: 5 },
+            before: ObjectCounts {
+                packs: 3,
+                loose: 12,
+                size_kib: 2,
+            },
+            after: ObjectCounts {
+                packs: 1,
+                loose: 1,
+                size_kib: 5,
+            },
             graveyards_removed: 2,
             grace: Duration::from_secs(3600),
         };

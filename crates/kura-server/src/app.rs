@@ -161,10 +161,7 @@ async fn drop_bad_request_id<B>(mut req: Request<B>) -> Request<B> {
 /// A directory outage does not make the server unready (local users, tokens and anonymous
 /// reads still work; leaving the load balancer would stop them too): it is named in the body.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    let directory = state
-        .directory_health
-        .line(&state.ops)
-        .unwrap_or_default();
+    let directory = state.directory_health.line(&state.ops).unwrap_or_default();
     match state.ops.unready().await {
         Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -131,7 +131,11 @@ fn actor(user: kura_db::User) -> Actor {
 async fn by_directory(state: &AppState, login: &str, password: String) -> Result<Actor, Failure> {
     if let Some((id, synced_at)) = state.remembered.recall(login, &password) {
         if let Some(u) = state.ops.user_by_id(id).await? {
-            if !u.disabled && u.directory.as_ref().is_some_and(|d| d.synced_at == synced_at) {
+            if !u.disabled
+                && u.directory
+                    .as_ref()
+                    .is_some_and(|d| d.synced_at == synced_at)
+            {
                 return Ok(actor(u));
             }
         }

@@ -236,7 +236,10 @@ impl LdapConfig {
             user_base: self.user_base.clone(),
             user_filter: self.user_filter.clone().filter(|f| !f.is_empty()),
             login_attribute: self.login_attribute.clone().filter(|f| !f.is_empty()),
-            display_name_attribute: self.display_name_attribute.clone().filter(|f| !f.is_empty()),
+            display_name_attribute: self
+                .display_name_attribute
+                .clone()
+                .filter(|f| !f.is_empty()),
             email_attribute: self.email_attribute.clone().filter(|f| !f.is_empty()),
             group_base: self.group_base.clone().filter(|f| !f.is_empty()),
             kind: match self.kind {
@@ -279,9 +282,9 @@ impl LdapConfig {
                     g.dn, g.kura_group
                 ))
             })?;
-            g.role.parse::<kura_db::Role>().map_err(|e| {
-                ConfigError::new(format!("[[ldap.group]] {}: {e}", g.dn))
-            })?;
+            g.role
+                .parse::<kura_db::Role>()
+                .map_err(|e| ConfigError::new(format!("[[ldap.group]] {}: {e}", g.dn)))?;
         }
         Ok(())
     }
@@ -377,20 +380,21 @@ impl Config {
             None if Path::new("kura.toml").exists() => fig = fig.merge(Toml::file("kura.toml")),
             None => {}
         }
-        fig = fig.merge(Env::prefixed("KURA_").ignore(&[
-            "CONFIG",
-            "HOOK_EXE",
-            "HOOK_POLICY",
-            "HOOK_URL",
-            "HOOK_TOKEN",
-            "MIRROR_USERNAME",
-            "MIRROR_PASSWORD",
-        ])
-        .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("ldap_")));
-        // `KURA_LDAP_URL` is `ldap.url`, and so on.
         fig = fig.merge(
-            Env::prefixed("KURA_LDAP_").map(|k| format!("ldap.{}", k.as_str()).into()),
+            Env::prefixed("KURA_")
+                .ignore(&[
+                    "CONFIG",
+                    "HOOK_EXE",
+                    "HOOK_POLICY",
+                    "HOOK_URL",
+                    "HOOK_TOKEN",
+                    "MIRROR_USERNAME",
+                    "MIRROR_PASSWORD",
+                ])
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("ldap_")),
         );
+        // `KURA_LDAP_URL` is `ldap.url`, and so on.
+        fig = fig.merge(Env::prefixed("KURA_LDAP_").map(|k| format!("ldap.{}", k.as_str()).into()));
         let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
         if let Some(d) = &over.data_dir {
             cfg.data_dir = d.clone();
@@ -649,7 +653,11 @@ mod tests {
         assert!(bad.validate().unwrap_err().to_string().contains("owner"));
         let mut both = l.clone();
         both.bind_password_file = Some("/nonexistent".into());
-        assert!(both.validate().unwrap_err().to_string().contains("not both"));
+        assert!(both
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not both"));
         let mut plain = l;
         plain.url = vec!["ldap://dc1.corp.example".into()];
         assert!(plain.validate().is_err(), "plain-text LDAP is refused");

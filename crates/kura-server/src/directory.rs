@@ -92,14 +92,21 @@ impl Health {
     pub fn line(self: &std::sync::Arc<Self>, ops: &Ops) -> Option<String> {
         ops.directory()?;
         let last = self.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let stale = last.as_ref().is_none_or(|(at, _)| at.elapsed() >= HEALTH_AGE);
-        if stale && !self.checking.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let stale = last
+            .as_ref()
+            .is_none_or(|(at, _)| at.elapsed() >= HEALTH_AGE);
+        if stale
+            && !self
+                .checking
+                .swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
             let (me, ops) = (self.clone(), ops.clone());
             tokio::spawn(async move {
                 if let Some(r) = ops.directory_health().await {
                     *me.last.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), r));
                 }
-                me.checking.store(false, std::sync::atomic::Ordering::SeqCst);
+                me.checking
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
             });
         }
         Some(match last {
@@ -135,7 +142,9 @@ pub fn spawn_sync(ops: Ops, interval: Duration) -> tokio::task::JoinHandle<()> {
                         "directory sync done"
                     );
                 }
-                Err(e) => tracing::warn!(error = %e, "directory sync stopped; the next one retries"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "directory sync stopped; the next one retries")
+                }
             }
         }
     })
@@ -175,7 +184,11 @@ mod tests {
         let mut off = user(8, 1);
         off.disabled = true;
         r.remember("carol", "pw", &off);
-        assert_eq!(r.recall("carol", "pw"), None, "a disabled user is not remembered");
+        assert_eq!(
+            r.recall("carol", "pw"),
+            None,
+            "a disabled user is not remembered"
+        );
         let zero = Remembered::new(Duration::ZERO);
         zero.remember("alice", "pw-1", &user(7, 100));
         assert_eq!(zero.recall("alice", "pw-1"), None);

@@ -289,7 +289,10 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
                 r.problems.len()
             );
             if !r.problems.is_empty() {
-                anyhow::bail!("the sync left {} problems (above); fix them and run `kura ldap sync` again", r.problems.len());
+                anyhow::bail!(
+                    "the sync left {} problems (above); fix them and run `kura ldap sync` again",
+                    r.problems.len()
+                );
             }
         }
         Command::User(UserCmd::Passwd {

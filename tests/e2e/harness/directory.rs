@@ -36,7 +36,10 @@ fn script(kind: DirKind) -> PathBuf {
 fn read_env(state: &Path) -> HashMap<String, String> {
     let path = state.join("env");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!("cannot read {} ({e}): is the directory server running?", path.display())
+        panic!(
+            "cannot read {} ({e}): is the directory server running?",
+            path.display()
+        )
     });
     text.lines()
         .filter_map(|l| l.split_once('='))

@@ -84,14 +84,20 @@ impl DirectoryLink {
         let mut out = Vec::new();
         for r in &self.rules {
             if names_group(groups, &r.dn) {
-                out.push(format!("{} in group {} (from {})", r.role, r.kura_group, r.dn));
+                out.push(format!(
+                    "{} in group {} (from {})",
+                    r.role, r.kura_group, r.dn
+                ));
             }
         }
         if out.is_empty() {
             out.push("no roles: the user is in none of the [[ldap.group]] groups".into());
         }
         match self.admin(groups) {
-            Some(true) => out.push(format!("site admin (member of {})", self.admin_group.as_deref().unwrap_or(""))),
+            Some(true) => out.push(format!(
+                "site admin (member of {})",
+                self.admin_group.as_deref().unwrap_or("")
+            )),
             Some(false) => out.push("not a site admin".into()),
             None => out.push("site admin: decided in Kura (no ldap.admin_group)".into()),
         }
@@ -147,7 +153,9 @@ impl Ops {
         let _slot = tokio::time::timeout(link.timeout, link.slots.acquire())
             .await
             .map_err(|_| {
-                OpsError::DirectoryUnavailable("too many sign-ins are waiting for the directory".into())
+                OpsError::DirectoryUnavailable(
+                    "too many sign-ins are waiting for the directory".into(),
+                )
             })?
             .map_err(|e| OpsError::Internal(e.to_string()))?;
         let mut trace = Trace::default();
@@ -159,7 +167,11 @@ impl Ops {
     }
 
     /// The steps of one sign-in and the roles it would give, without changing Kura.
-    pub async fn directory_test(&self, login: &str, password: &str) -> Result<(Trace, Result<Person>)> {
+    pub async fn directory_test(
+        &self,
+        login: &str,
+        password: &str,
+    ) -> Result<(Trace, Result<Person>)> {
         let link = self.link()?;
         let mut trace = Trace::default();
         let r = match link.dir.sign_in(login, password, &mut trace).await {
@@ -207,7 +219,11 @@ impl Ops {
                 if admin.is_some_and(|a| a != u.is_admin) {
                     changes.push(format!(
                         "{name}: {}",
-                        if u.is_admin { "no longer a site admin" } else { "now a site admin" }
+                        if u.is_admin {
+                            "no longer a site admin"
+                        } else {
+                            "now a site admin"
+                        }
                     ));
                 }
                 let was_disabled = u.directory.as_ref().is_some_and(|d| d.disabled);
@@ -230,9 +246,10 @@ impl Ops {
                 {
                     Err(kura_db::DbError::Conflict(_)) => {
                         // Another request created it first (or a group has the name).
-                        self.db.user_by_name(&name).await?.ok_or(OpsError::Conflict(format!(
-                            "a group named {name}"
-                        )))?
+                        self.db
+                            .user_by_name(&name)
+                            .await?
+                            .ok_or(OpsError::Conflict(format!("a group named {name}")))?
                     }
                     other => other?,
                 };
@@ -409,7 +426,10 @@ mod tests {
             ]
         );
         assert_eq!(l.admin(&groups), Some(false));
-        assert_eq!(l.admin(&["cn=admins, ou=groups, dc=test".into()]), Some(true));
+        assert_eq!(
+            l.admin(&["cn=admins, ou=groups, dc=test".into()]),
+            Some(true)
+        );
         assert_eq!(link(&[], None).admin(&groups), None);
     }
 }

@@ -68,7 +68,10 @@ impl Ops {
     /// Deletes a group that holds no repositories (its memberships go with it).
     pub async fn delete_group(&self, name: &str) -> Result<Namespace> {
         let ns = self.group(name).await?;
-        Self::refuse_while_holding(&format!("the group {}", ns.name), &self.repos_in(ns.id).await?)?;
+        Self::refuse_while_holding(
+            &format!("the group {}", ns.name),
+            &self.repos_in(ns.id).await?,
+        )?;
         self.db.delete_namespace(ns.id).await?;
         Ok(ns)
     }
@@ -77,7 +80,10 @@ impl Ops {
     /// sessions. The last enabled site admin stays.
     pub async fn delete_user(&self, name: &str) -> Result<User> {
         let user = self.user(name).await?;
-        Self::refuse_while_holding(&format!("the user {}", user.name), &self.repos_in(user.namespace_id).await?)?;
+        Self::refuse_while_holding(
+            &format!("the user {}", user.name),
+            &self.repos_in(user.namespace_id).await?,
+        )?;
         if user.is_admin && !user.disabled {
             let admins = self
                 .db
