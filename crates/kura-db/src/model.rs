@@ -73,11 +73,6 @@ impl User {
             "local"
         }
     }
-
-    /// Disabled by an administrator in Kura (not by the directory).
-    pub fn locally_disabled(&self) -> bool {
-        self.disabled && !self.directory.as_ref().is_some_and(|d| d.disabled)
-    }
 }
 
 /// What Kura copied from the directory entry of a user, at `synced_at`.

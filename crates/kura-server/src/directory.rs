@@ -6,73 +6,40 @@
 //! never matches, and a sign-in or sync that rewrote the facts (here or on another replica)
 //! makes the remembered check worthless at once.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use kura_db::User;
-use sha2::{Digest, Sha256};
 
 use crate::ops::Ops;
+use crate::recent::Recent;
 
-/// At most this many remembered checks; beyond, expired ones go, then all.
-const MAX_REMEMBERED: usize = 10_000;
-
-pub struct Remembered {
-    key: [u8; 32],
-    ttl: Duration,
-    map: Mutex<HashMap<[u8; 32], (i64, i64, Instant)>>,
-}
+/// A check remembered as (user id, `synced_at` it saw).
+pub struct Remembered(Recent<(i64, i64)>);
 
 impl Remembered {
     pub fn new(ttl: Duration) -> Remembered {
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
-        Remembered {
-            key,
-            ttl,
-            map: Mutex::new(HashMap::new()),
-        }
+        Remembered(Recent::new(ttl))
     }
 
-    fn slot(&self, login: &str, password: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.key);
-        for part in [login.to_lowercase().as_bytes(), password.as_bytes()] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part);
-        }
-        h.finalize().into()
+    fn slot(&self, login: &str, password: &str) -> crate::recent::Slot {
+        self.0
+            .slot(&[login.to_lowercase().as_bytes(), password.as_bytes()])
     }
 
     /// The user id a recent check of this login and password gave, with the `synced_at` it
     /// saw; the caller compares that with the user as stored now.
     pub fn recall(&self, login: &str, password: &str) -> Option<(i64, i64)> {
-        if self.ttl.is_zero() {
-            return None;
-        }
-        let k = self.slot(login, password);
-        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&k)
-            .filter(|(_, _, at)| at.elapsed() < self.ttl)
-            .map(|(id, synced, _)| (*id, *synced))
+        self.0.get(&self.slot(login, password))
     }
 
     pub fn remember(&self, login: &str, password: &str, user: &User) {
         let Some(d) = &user.directory else { return };
-        if self.ttl.is_zero() || user.disabled {
+        if user.disabled {
             return;
         }
-        let k = self.slot(login, password);
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= MAX_REMEMBERED {
-            let ttl = self.ttl;
-            map.retain(|_, (_, _, at)| at.elapsed() < ttl);
-            if map.len() >= MAX_REMEMBERED {
-                map.clear();
-            }
-        }
-        map.insert(k, (user.id, d.synced_at, Instant::now()));
+        self.0
+            .put(self.slot(login, password), (user.id, d.synced_at));
     }
 }
 

@@ -103,7 +103,7 @@ impl From<OpsError> for HttpError {
                 tracing::error!(error = %e, "directory sign-in failed");
                 let mut h = HttpError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "the company directory is unavailable, so Kura cannot check this password; try again in a minute (an access token works without the directory)",
+                    "the company directory is unavailable, so Kura cannot check this password; try again in a minute (an access token works without the directory; if this persists, an administrator can run `kura ldap test` to see why)",
                 )
                 .code(e.code());
                 h.retry_after = Some(10);

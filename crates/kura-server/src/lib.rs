@@ -21,6 +21,7 @@ pub mod netguard;
 pub mod ops;
 pub mod passwords;
 pub mod post_receive;
+pub mod recent;
 pub mod throttle;
 pub mod web;
 

@@ -2,19 +2,18 @@
 //! holds about 19 MiB and a core for tens of milliseconds), the rest wait up to
 //! `auth_queue_wait` and are then refused. Each slot owns its argon2 working memory, allocated
 //! once and reused: freed and reallocated per request, glibc kept hundreds of megabytes. And a
-//! short-lived cache of verified credentials, so
-//! that git's repeated Basic sign-ins (one per request) do not each pay a fresh argon2. The
-//! cache key covers the user, their current password hash and the password, under a key of
-//! this process: a changed password or a wrong one never matches.
+//! short-lived memory of verified credentials (`recent::Recent`), so that git's repeated Basic
+//! sign-ins (one per request) do not each pay a fresh argon2. The key covers the user, their
+//! current password hash and the password: a changed password or a wrong one never matches.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kura_db::secrets::ArgonMemory;
 use kura_db::User;
-use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
+
+use crate::recent::{Recent, Slot};
 
 /// Why a check did not give an answer.
 #[derive(Debug)]
@@ -30,40 +29,25 @@ pub struct Passwords {
     /// One working memory per slot; a permit guarantees one is free.
     memory: Mutex<Vec<ArgonMemory>>,
     wait: Duration,
-    ttl: Duration,
-    key: [u8; 32],
-    verified: Mutex<HashMap<[u8; 32], Instant>>,
+    verified: Recent<()>,
 }
-
-/// At most this many cached credentials; beyond, expired ones go, then all.
-const MAX_CACHED: usize = 10_000;
 
 impl Passwords {
     pub fn new(concurrency: usize, wait: Duration, ttl: Duration) -> Passwords {
-        let mut key = [0u8; 32];
-        rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
         Passwords {
             slots: Semaphore::new(concurrency.max(1)),
             memory: Mutex::new(Vec::new()),
             wait,
-            ttl,
-            key,
-            verified: Mutex::new(HashMap::new()),
+            verified: Recent::new(ttl),
         }
     }
 
-    fn cache_key(&self, user: &User, password: &str) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(self.key);
-        for part in [
+    fn cache_key(&self, user: &User, password: &str) -> Slot {
+        self.verified.slot(&[
             user.id.to_string().as_bytes(),
             user.password_hash.as_bytes(),
             password.as_bytes(),
-        ] {
-            h.update((part.len() as u64).to_le_bytes());
-            h.update(part);
-        }
-        h.finalize().into()
+        ])
     }
 
     /// Whether `password` is `user`'s (`None`: unknown user, checked against a dummy hash).
@@ -75,11 +59,8 @@ impl Passwords {
         on_verify: impl FnOnce(),
     ) -> Result<bool, Busy> {
         let key = user.map(|u| self.cache_key(u, &password));
-        if let Some(k) = &key {
-            let map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if map.get(k).is_some_and(|t| t.elapsed() < self.ttl) {
-                return Ok(true);
-            }
+        if key.as_ref().is_some_and(|k| self.verified.get(k).is_some()) {
+            return Ok(true);
         }
         let _permit = tokio::time::timeout(self.wait, self.slots.acquire())
             .await
@@ -104,15 +85,7 @@ impl Passwords {
             .unwrap_or_else(|p| p.into_inner())
             .push(memory);
         if let (true, Some(k)) = (ok, key) {
-            let mut map = self.verified.lock().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_CACHED {
-                let ttl = self.ttl;
-                map.retain(|_, t| t.elapsed() < ttl);
-                if map.len() >= MAX_CACHED {
-                    map.clear();
-                }
-            }
-            map.insert(k, Instant::now());
+            self.verified.put(k, ());
         }
         Ok(ok)
     }
