@@ -3,7 +3,7 @@
 // status 0 when every step passed. Screenshots (and the downloaded archives) go to KURA_SHOTS.
 //
 // Environment: KURA_URL (http://127.0.0.1:PORT), KURA_USER, KURA_PASSWORD, KURA_REPO (alice/app),
-// KURA_SHOTS (a directory), KURA_CHROMIUM (default /usr/bin/chromium), KURA_NEEDLE_LINE (the
+// KURA_SHOTS (a directory), KURA_TEST_CHROMIUM (default /usr/bin/chromium), KURA_NEEDLE_LINE (the
 // line of src/main.rs holding NEEDLE), KURA_DIFF_COMMIT (the id of the commit titled DIFF_TITLE),
 // KURA_RECEIVER (a webhook receiver's URL that the repository's trigger posts to).
 
@@ -25,7 +25,7 @@ const USER = env('KURA_USER');
 const PASSWORD = env('KURA_PASSWORD');
 const REPO = env('KURA_REPO');
 const SHOTS = env('KURA_SHOTS');
-const CHROMIUM = env('KURA_CHROMIUM', '/usr/bin/chromium');
+const CHROMIUM = env('KURA_TEST_CHROMIUM', '/usr/bin/chromium');
 const NEEDLE_LINE = Number(env('KURA_NEEDLE_LINE'));
 const DIFF_COMMIT = env('KURA_DIFF_COMMIT');
 const RECEIVER = env('KURA_RECEIVER');

@@ -3,7 +3,7 @@
 //! full of markup (file, branch and commit names, README, HTML and SVG files). SQLite only: one
 //! browser per test run is enough. Screenshots land in `$CARGO_TARGET_DIR/browser-shots`.
 //!
-//! Needs node, Chromium (`KURA_CHROMIUM`, default /usr/bin/chromium) and
+//! Needs node, Chromium (`KURA_TEST_CHROMIUM`, default /usr/bin/chromium) and
 //! `tests/browser/node_modules`; tests/run installs them.
 
 use std::fs;
@@ -138,11 +138,11 @@ fn viewer_in_a_real_browser() {
     let tests = tests_dir();
     let script = tests.join("browser/viewer.mjs");
     let chromium =
-        std::env::var("KURA_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
+        std::env::var("KURA_TEST_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".to_string());
     assert!(
         Path::new(&chromium).is_file(),
         "Chromium is not at {chromium}: tests/run installs it (apt-get install -y chromium), or set \
-         KURA_CHROMIUM to a Chromium binary"
+         KURA_TEST_CHROMIUM to a Chromium binary"
     );
     assert!(
         tests.join("browser/node_modules/playwright-core").is_dir(),
@@ -222,7 +222,7 @@ fn viewer_in_a_real_browser() {
         .env("KURA_PASSWORD", PASSWORD)
         .env("KURA_REPO", "alice/app")
         .env("KURA_SHOTS", &shots)
-        .env("KURA_CHROMIUM", &chromium)
+        .env("KURA_TEST_CHROMIUM", &chromium)
         .env("KURA_NEEDLE_LINE", needle_line.to_string())
         .env("KURA_DIFF_COMMIT", &diff_commit)
         .env("KURA_RECEIVER", rx.url("/from-the-browser"))

@@ -266,3 +266,120 @@ fn postgres_connection_errors_say_what_to_do() {
         "no password in the message: {err}"
     );
 }
+
+/// A misspelt setting, a value that cannot work or a duration without a unit is refused by
+/// `kura config` and `kura serve` alike, before anything is created.
+#[test]
+fn configuration_refuses_what_it_does_not_understand() {
+    let k = Kura::builder(Backend::Sqlite).prepare();
+    let toml = k.root.join("kura.toml");
+    std::fs::write(&toml, "lisen = \"127.0.0.1:3000\"\n").expect("write kura.toml");
+    for cmd in [&["config"][..], &["serve"][..], &["user", "list"][..]] {
+        let err = k.cli_err(cmd);
+        assert_contains(&err, "lisen is not a Kura setting; did you mean listen?", "a misspelt key");
+    }
+    std::fs::write(&toml, "listen = 3000\n").expect("write kura.toml");
+    let err = k.cli(&["serve"]).env_remove("KURA_LISTEN").run().assert_err().stderr;
+    assert_contains(&err, "listen \"3000\" is not an address with a port", "listen = 3000");
+    assert_contains(&err, "0.0.0.0:3000", "says how to write it");
+    std::fs::remove_file(&toml).expect("remove kura.toml");
+    for (var, value, says) in [
+        ("KURA_LISEN", "127.0.0.1:3000", "KURA_LISEN is not a Kura setting; did you mean KURA_LISTEN?"),
+        ("KURA_LISTEN", "localhost", "listen \"localhost\" is not an address with a port"),
+        ("KURA_AUTH_FAILURE_WINDOW", "5", "KURA_AUTH_FAILURE_WINDOW: \"5\" has no unit: write 5s"),
+        ("KURA_SESSION_TTL", "1000y", "longer than 3650d"),
+        ("KURA_PUBLIC_URL", "git.corp.example", "public_url \"git.corp.example\" is not a URL"),
+    ] {
+        for cmd in [&["config"][..], &["serve"][..]] {
+            let err = k.cli(cmd).env(var, value).run().assert_err().stderr;
+            assert_contains(&err, says, var);
+        }
+    }
+    assert!(
+        !k.data_dir.exists(),
+        "a refused configuration created the data folder {}",
+        k.data_dir.display()
+    );
+    // durations print the way they are written
+    let out = k.cli_ok(&["config"]);
+    for line in ["mirror_lease = \"60s\"", "maintenance_interval = \"24h\"", "session_ttl = \"7d\"", "auth_failure_window = \"5m\""] {
+        assert_contains(&out, line, "kura config");
+    }
+}
+
+both! {
+    /// Token lifetimes follow the one duration rule, with a range, in the CLI and the API.
+    fn token_lifetimes_need_a_unit_and_a_range(b: Backend) {
+        let k = Kura::start(b);
+        k.add_user("alice", "alice-pass-123");
+        for (value, says) in [
+            ("90", "\"90\" has no unit: write 90s, 90m, 90h or 90d"),
+            ("-5d", "\"-5d\" is negative"),
+            ("1000y", "longer than 3650d (ten years)"),
+            ("0s", "no time at all"),
+        ] {
+            let out = k.cli(&["token", "create", "alice", "--scope", "read", "--expires-in", value]).run().assert_err();
+            assert_contains(&out.stderr, says, value);
+        }
+        assert!(k.cli_ok(&["token", "list", "alice"]).lines().count() == 1, "no token was made");
+        let r = k.req("POST", "/api/v1/users/alice/tokens").basic("alice", "alice-pass-123")
+            .json(&serde_json::json!({"scope": "read", "expires_in": "90"})).send();
+        assert_eq!(r.status, 400, "{}", r.describe());
+        assert_contains(&r.text(), "has no unit", "the API says the same");
+        let out = k.cli(&["token", "create", "alice", "--scope", "read", "--expires-in", "90d"]).run().assert_ok();
+        assert_contains(&out.stderr, "expires 20", "a date 90 days ahead");
+    }
+}
+
+both! {
+    /// Commands other than `serve` never create a data folder: they say where they looked.
+    fn commands_other_than_serve_need_the_data_folder(b: Backend) {
+        let k = Kura::builder(b).prepare();
+        let err = k.cli_err(&["user", "list"]);
+        assert_contains(&err, &format!("no Kura data folder at {}", k.data_dir.display()), "where it looked");
+        assert_contains(&err, "--data-dir DIR, KURA_DATA_DIR=DIR or --config FILE", "how to point at it");
+        assert!(!k.data_dir.exists(), "user list created {}", k.data_dir.display());
+        let elsewhere = k.root.join("elsewhere");
+        let err = k.cli(&["repo", "list"]).env("KURA_DATA_DIR", &elsewhere).run().assert_err().stderr;
+        assert_contains(&err, &format!("no Kura data folder at {}", elsewhere.display()), "KURA_DATA_DIR");
+        assert!(!elsewhere.exists(), "repo list created {}", elsewhere.display());
+        // once `serve` made it, the same command works
+        let mut k = k;
+        k.spawn();
+        assert_contains(&k.cli_ok(&["user", "list"]), "admin", "after serve");
+    }
+}
+
+/// One `kura serve` per SQLite data folder; the lock goes with the process, even after kill -9.
+#[test]
+fn a_second_serve_on_one_sqlite_folder_is_refused() {
+    let mut k = Kura::start(Backend::Sqlite);
+    let pid = k.pid();
+    let err = k.cli(&["serve"]).run().assert_err().stderr;
+    assert_contains(
+        &err,
+        &format!("another kura serve (pid {pid}) already uses the data folder"),
+        "names the holder",
+    );
+    assert_contains(&err, "need PostgreSQL", "says what to do for several servers");
+    assert!(k.is_running(), "the first server keeps running");
+    k.kill9();
+    k.spawn();
+    k.add_user("alice", "alice-pass-123");
+}
+
+/// Clone URLs printed by the CLI are where the server listens, or `public_url`.
+#[test]
+fn printed_clone_urls_name_the_server() {
+    let k = Kura::start(Backend::Sqlite);
+    k.add_user("alice", "alice-pass-123");
+    let out = k.cli_ok(&["repo", "create", "alice/app"]);
+    assert_eq!(out.trim(), format!("{}/alice/app.git", k.base()), "the listening address");
+    let out = k
+        .cli(&["repo", "create", "alice/site"])
+        .env("KURA_PUBLIC_URL", "https://git.corp.example/")
+        .run()
+        .assert_ok()
+        .stdout;
+    assert_eq!(out.trim(), "https://git.corp.example/alice/site.git");
+}

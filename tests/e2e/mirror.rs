@@ -276,7 +276,7 @@ both! {
     /// and `mirror status` shows it.
     fn codecommit_api_unreachable(b: Backend) {
         let dead = format!("http://127.0.0.1:{}", free_port());
-        let k = Kura::builder(b).codecommit(CLOSED_ENDPOINT, Some(&dead)).prepare();
+        let k = Kura::builder(b).codecommit(CLOSED_ENDPOINT, Some(&dead)).initialized();
         k.add_user("alice", "alice-pw-123");
         k.cli_ok(&["repo", "create", "alice/app"]);
         let target = "codecommit://us-east-1/app";
@@ -300,7 +300,7 @@ both! {
     /// `--create` where CodeCommit refuses the credentials (moto checking IAM).
     fn codecommit_api_access_denied(b: Backend) {
         let moto = Moto::start_with_env(&[("INITIAL_NO_AUTH_ACTION_COUNT", "0")]);
-        let k = Kura::builder(b).codecommit(CLOSED_ENDPOINT, Some(&moto.endpoint())).prepare();
+        let k = Kura::builder(b).codecommit(CLOSED_ENDPOINT, Some(&moto.endpoint())).initialized();
         k.add_user("alice", "alice-pw-123");
         k.cli_ok(&["repo", "create", "alice/app"]);
         let target = "codecommit://us-east-1/app";

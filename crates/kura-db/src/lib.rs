@@ -274,7 +274,8 @@ fn redact_unparsable(url: &str) -> String {
 }
 
 /// The file of a `sqlite://PATH?...` URL.
-fn sqlite_file(url: &str) -> Option<String> {
+/// The file of a SQLite URL; none for PostgreSQL and in-memory databases.
+pub fn sqlite_file(url: &str) -> Option<String> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -395,7 +396,7 @@ mod lease_tests {
         (db, dir)
     }
 
-    /// Every by-name row mapping, on SQLite and, when `KURA_DB_TEST_POSTGRES` holds a URL of an
+    /// Every by-name row mapping, on SQLite and, when `KURA_TEST_POSTGRES` holds a URL of an
     /// empty database (tests/run creates one), on PostgreSQL too.
     #[tokio::test]
     async fn rows_map_by_column_name() {
@@ -403,7 +404,7 @@ mod lease_tests {
         rows_round_trip(&db).await;
         db.close().await;
         let _ = std::fs::remove_dir_all(dir);
-        if let Ok(url) = std::env::var("KURA_DB_TEST_POSTGRES") {
+        if let Ok(url) = std::env::var("KURA_TEST_POSTGRES") {
             let db = Db::connect(&url).await.unwrap();
             rows_round_trip(&db).await;
             db.close().await;

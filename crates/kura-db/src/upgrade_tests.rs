@@ -170,10 +170,10 @@ async fn sqlite_upgrade_keeps_mirrors_and_deliveries() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-/// On PostgreSQL when `KURA_DB_TEST_POSTGRES` names a server (tests/run): in a database of its own.
+/// On PostgreSQL when `KURA_TEST_POSTGRES` names a server (tests/run): in a database of its own.
 #[tokio::test]
 async fn postgres_upgrade_keeps_mirrors_and_deliveries() {
-    let Ok(base) = std::env::var("KURA_DB_TEST_POSTGRES") else {
+    let Ok(base) = std::env::var("KURA_TEST_POSTGRES") else {
         return;
     };
     sqlx::any::install_default_drivers();
@@ -192,7 +192,7 @@ async fn postgres_upgrade_keeps_mirrors_and_deliveries() {
         .unwrap();
     let url = match base.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{name}"),
-        None => panic!("KURA_DB_TEST_POSTGRES is not a URL with a database"),
+        None => panic!("KURA_TEST_POSTGRES is not a URL with a database"),
     };
     make_old_database(&url, &POSTGRES_MIGRATIONS).await;
     let db = Db::connect(&url).await.unwrap();

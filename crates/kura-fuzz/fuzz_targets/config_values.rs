@@ -8,10 +8,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = kura_proto::parse_net(s);
-    if let Ok(d) = humantime::parse_duration(s) {
+    if let Ok(d) = kura_proto::parse_duration(s) {
         let printed = kura_proto::format_duration(d);
         assert_eq!(
-            humantime::parse_duration(&printed).ok(),
+            kura_proto::parse_duration(&printed).ok(),
             Some(d),
             "{s:?} printed as {printed:?}"
         );

@@ -38,9 +38,52 @@ pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
         .map_err(|_| format!("{s:?} is not a network: write it as 10.0.0.0/8 or 10.1.2.3"))
 }
 
-/// A duration as the configuration prints it: whole days, hours or minutes in one unit
-/// (`90d`, not "2months 29days 2h 52m 48s"); anything else as humantime writes it. Reads back
-/// with `humantime::parse_duration`.
+/// The longest duration Kura reads anywhere (configuration, token lifetimes): ten years. Longer
+/// ones are typing mistakes, and would overflow the clocks they are added to.
+pub const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(3650 * 86_400);
+
+/// A duration as people write it in Kura: a number with a unit (`30s`, `5m`, `12h`, `90d`,
+/// or humantime's longer forms such as `1h 30m`), from `0s` to `3650d`. The one rule for the
+/// configuration, the command line and the API.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("an empty duration: write it with a unit, e.g. 30s, 5m, 12h or 90d".into());
+    }
+    if t.starts_with('-') {
+        return Err(format!("{t:?} is negative: a duration is 0s or longer"));
+    }
+    if t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!(
+            "{t:?} has no unit: write {t}s, {t}m, {t}h or {t}d"
+        ));
+    }
+    let d = humantime::parse_duration(t).map_err(|e| {
+        format!("{t:?} is not a duration ({e}): write it with a unit, e.g. 30s, 5m, 12h or 90d")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{t:?} is longer than 3650d (ten years), the longest Kura accepts"
+        ));
+    }
+    Ok(d)
+}
+
+/// A lifetime (of a token): a duration longer than `0s`.
+pub fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{:?} is no time at all: give a lifetime such as 12h or 90d, or none for no expiry",
+            text.trim()
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration as Kura prints it, the way its README writes them: one unit, the largest that
+/// still counts at least two of them (`60s`, `5m`, `24h`, `90d`; not `1m` or `1d`); anything
+/// else as humantime writes it. Reads back with [`parse_duration`].
 #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than rust-version
 pub fn format_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
@@ -48,7 +91,7 @@ pub fn format_duration(d: std::time::Duration) -> String {
         return humantime::format_duration(d).to_string();
     }
     for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs % n == 0 {
+        if secs % n == 0 && secs / n >= 2 {
             return format!("{}{unit}", secs / n);
         }
     }
@@ -125,6 +168,46 @@ pub fn git_protocol(value: &[u8]) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn durations_need_a_unit_and_a_range() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration(" 1h 30m "), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("3650d"), Ok(MAX_DURATION));
+        for (bad, says) in [
+            ("5", "no unit: write 5s"),
+            ("-5d", "negative"),
+            ("1000y", "longer than 3650d"),
+            ("soon", "not a duration"),
+            ("", "empty"),
+        ] {
+            let e = parse_duration(bad).unwrap_err();
+            assert!(e.contains(says), "{bad:?}: {e}");
+        }
+        assert!(parse_lifetime("0s").unwrap_err().contains("no time"));
+        assert_eq!(parse_lifetime("12h"), Ok(Duration::from_secs(43_200)));
+    }
+
+    #[test]
+    fn durations_print_as_the_readme_writes_them() {
+        for (secs, text) in [
+            (60, "60s"),
+            (90, "90s"),
+            (300, "5m"),
+            (3600, "60m"),
+            (7200, "2h"),
+            (86_400, "24h"),
+            (7 * 86_400, "7d"),
+            (90 * 86_400, "90d"),
+            (0, "0s"),
+            (61, "61s"),
+        ] {
+            assert_eq!(format_duration(Duration::from_secs(secs)), text);
+            assert_eq!(parse_duration(text), Ok(Duration::from_secs(secs)));
+        }
+    }
 
     fn basic(s: &str) -> Vec<u8> {
         format!(

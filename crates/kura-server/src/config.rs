@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 const LISTENING_FILE: &str = "listening";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Config {
     pub data_dir: PathBuf,
     #[serde(deserialize_with = "lenient_string")]
@@ -380,22 +380,14 @@ impl Config {
             None if Path::new("kura.toml").exists() => fig = fig.merge(Toml::file("kura.toml")),
             None => {}
         }
+        // Every other `KURA_*` variable must be a setting: a misspelt one is an error.
         fig = fig.merge(
             Env::prefixed("KURA_")
-                .ignore(&[
-                    "CONFIG",
-                    "HOOK_EXE",
-                    "HOOK_POLICY",
-                    "HOOK_URL",
-                    "HOOK_TOKEN",
-                    "MIRROR_USERNAME",
-                    "MIRROR_PASSWORD",
-                ])
-                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("ldap_")),
+                .filter(|k| !not_settings(k.as_str()) && !k.as_str().to_ascii_lowercase().starts_with("ldap_")),
         );
         // `KURA_LDAP_URL` is `ldap.url`, and so on.
         fig = fig.merge(Env::prefixed("KURA_LDAP_").map(|k| format!("ldap.{}", k.as_str()).into()));
-        let mut cfg: Config = fig.extract().map_err(|e| ConfigError(e.to_string()))?;
+        let mut cfg: Config = fig.extract().map_err(explain)?;
         if let Some(d) = &over.data_dir {
             cfg.data_dir = d.clone();
         }
@@ -407,6 +399,34 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        check_listen(&self.listen)?;
+        if let Some(u) = self.public_url.as_deref().filter(|u| !u.is_empty()) {
+            check_http_url("public_url", u, "https://git.corp.example")?;
+        }
+        if let Some(u) = self.codecommit_git_endpoint.as_deref().filter(|u| !u.is_empty()) {
+            check_http_url(
+                "codecommit_git_endpoint",
+                u,
+                "https://git-codecommit.eu-west-1.amazonaws.com",
+            )?;
+        }
+        let db = self.database_url();
+        if !["sqlite:", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| db.starts_with(p))
+        {
+            return Err(ConfigError(format!(
+                "database_url {} is neither SQLite nor PostgreSQL: write sqlite:///path/kura.db or postgres://user:password@host:5432/kura",
+                kura_db::redact_url(&db)
+            )));
+        }
+        if let Some(r) = self.aws_region.as_deref().filter(|r| !r.is_empty()) {
+            if !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+                return Err(ConfigError(format!(
+                    "aws_region {r:?} is not a region name: write it as eu-west-1"
+                )));
+            }
+        }
         for c in self.allowed_cidrs.iter().chain(&self.trusted_proxies) {
             parse_net(c).map_err(ConfigError)?;
         }
@@ -509,6 +529,112 @@ impl Config {
 
 pub use kura_proto::parse_net;
 
+/// `listen` is `HOST:PORT`: an address (`0.0.0.0:3000`, `[::]:3000`) or a name (`localhost:3000`).
+fn check_listen(listen: &str) -> Result<(), ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "listen {listen:?} is not an address with a port: write HOST:PORT, e.g. 127.0.0.1:3000 (this machine only) or 0.0.0.0:3000 (every interface)"
+        ))
+    };
+    if listen.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let (host, port) = listen.rsplit_once(':').ok_or_else(bad)?;
+    let name_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !name_ok || port.parse::<u16>().is_err() {
+        return Err(bad());
+    }
+    Ok(())
+}
+
+/// An `http(s)://host[:port][/path]` URL without credentials, query or fragment.
+fn check_http_url(key: &str, value: &str, example: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "{key} {value:?} {why}: write it as {example}"
+        ))
+    };
+    let u = url::Url::parse(value).map_err(|e| bad(&format!("is not a URL ({e})")))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(bad("is not an http:// or https:// URL"));
+    }
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(bad("has no host"));
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(bad("must not hold a user name or password"));
+    }
+    if u.query().is_some() || u.fragment().is_some() {
+        return Err(bad("must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+/// `KURA_*` variables that are not settings: read elsewhere in Kura (`KURA_CONFIG`, the log
+/// filter `KURA_LOG`, what `kura serve` hands its hooks and credential helper) or reserved for
+/// Kura's own test suite (`KURA_TEST_*`).
+fn not_settings(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["config", "log", "mirror_username", "mirror_password", "mirror_url"].contains(&k.as_str())
+        || k.starts_with("hook_")
+        || k.starts_with("test_")
+}
+
+/// A figment error in words: where the value came from (the file or the variable), which
+/// setting, what is wrong, and for an unknown setting the nearest known one.
+fn explain(e: figment::Error) -> ConfigError {
+    use figment::error::Kind;
+    use figment::Source;
+    let from_env = e
+        .metadata
+        .as_ref()
+        .is_some_and(|m| m.name.contains("environment"));
+    let file = e.metadata.as_ref().and_then(|m| match &m.source {
+        Some(Source::File(p)) => Some(p.display().to_string()),
+        _ => None,
+    });
+    let name = |path: &[String]| -> String {
+        if from_env {
+            format!("KURA_{}", path.join("_").to_ascii_uppercase())
+        } else {
+            path.join(".")
+        }
+    };
+    let place = file.map(|f| format!("{f}: ")).unwrap_or_default();
+    match &e.kind {
+        Kind::UnknownField(field, known) => {
+            let mut path = e.path.clone();
+            if path.last() == Some(field) {
+                path.pop();
+            }
+            let mut full = path.clone();
+            full.push(field.clone());
+            let nearest = known
+                .iter()
+                .map(|k| (strsim::jaro_winkler(field, k), *k))
+                .filter(|(score, _)| *score > 0.8)
+                .max_by(|a, b| a.0.total_cmp(&b.0))
+                .map(|(_, k)| {
+                    let mut p = path.clone();
+                    p.push(k.to_string());
+                    format!("; did you mean {}?", name(&p))
+                })
+                .unwrap_or_default();
+            let what = if from_env {
+                format!("the variable {} is not a Kura setting{nearest} (unset it, or see `kura config` for the settings)", name(&full))
+            } else {
+                format!("{} is not a Kura setting{nearest} (see `kura config` for the settings)", name(&full))
+            };
+            ConfigError(format!("{place}{what}"))
+        }
+        kind if !e.path.is_empty() => ConfigError(format!("{place}{}: {kind}", name(&e.path))),
+        _ => ConfigError(format!("{place}{e}")),
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Scalar {
@@ -557,7 +683,7 @@ fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error>
     })
 }
 
-/// `"30s"`, `"5m"` (humantime), or a number of seconds.
+/// `"30s"`, `"5m"`, `"24h"`: a unit is required (`kura_proto::parse_duration`).
 mod duration {
     use super::Scalar;
     use serde::{Deserialize, Deserializer, Serializer};
@@ -568,17 +694,11 @@ mod duration {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        match Scalar::deserialize(d)? {
-            Scalar::I(i) if i >= 0 => Ok(Duration::from_secs(i as u64)),
-            Scalar::S(s) => humantime::parse_duration(s.trim()).map_err(|e| {
-                serde::de::Error::custom(format!(
-                    "{s:?} is not a duration ({e}): write it as 30s, 5m or 1h"
-                ))
-            }),
-            _ => Err(serde::de::Error::custom(
-                "expected a duration such as 30s, 5m or 1h",
-            )),
-        }
+        let text = match Scalar::deserialize(d)? {
+            Scalar::S(s) => s,
+            other => other.into_string(),
+        };
+        kura_proto::parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -681,6 +801,88 @@ mod tests {
             assert_eq!(l.settings().unwrap().bind_password, "from-a-file");
             Ok(())
         });
+    }
+
+    fn load_err(jail_setup: impl FnOnce(&mut figment::Jail) -> figment::error::Result<()>) -> String {
+        let mut out = String::new();
+        figment::Jail::expect_with(|jail| {
+            jail_setup(jail)?;
+            out = Config::load(&Overrides::default())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            Ok(())
+        });
+        out
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment's Jail returns figment::Error
+    fn unknown_settings_are_refused_with_the_nearest_one() {
+        let e = load_err(|j| j.create_file("kura.toml", "lisen = \"127.0.0.1:3000\"\n").map(|_| ()));
+        assert!(e.contains("kura.toml: lisen is not a Kura setting; did you mean listen?"), "{e}");
+        let e = load_err(|j| {
+            j.create_file("kura.toml", "[ldap]\nurl = \"ldaps://a:636\"\nbind_pasword = \"x\"\n")
+                .map(|_| ())
+        });
+        assert!(e.contains("ldap.bind_pasword is not a Kura setting; did you mean ldap.bind_password?"), "{e}");
+        let e = load_err(|j| {
+            j.set_env("KURA_LISEN", "127.0.0.1:3000");
+            Ok(())
+        });
+        assert!(e.contains("the variable KURA_LISEN is not a Kura setting; did you mean KURA_LISTEN?"), "{e}");
+        let e = load_err(|j| {
+            j.set_env("KURA_LDAP_BIND_PW", "x");
+            Ok(())
+        });
+        assert!(e.contains("KURA_LDAP_BIND_PW is not a Kura setting"), "{e}");
+        let e = load_err(|j| {
+            j.set_env("KURA_NOTHING_LIKE_IT", "1");
+            Ok(())
+        });
+        assert!(e.contains("KURA_NOTHING_LIKE_IT is not a Kura setting (unset it"), "{e}");
+        // read elsewhere or by the test suite: not settings, not errors
+        let e = load_err(|j| {
+            j.set_env("KURA_LOG", "debug");
+            j.set_env("KURA_TEST_ANYTHING", "x");
+            Ok(())
+        });
+        assert_eq!(e, "");
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn values_are_checked_before_anything_runs() {
+        for (file, says) in [
+            ("listen = 3000", "listen \"3000\" is not an address with a port"),
+            ("listen = \"localhost\"", "write HOST:PORT"),
+            ("auth_failure_window = 5", "auth_failure_window: \"5\" has no unit: write 5s"),
+            ("session_ttl = \"-5d\"", "negative"),
+            ("session_ttl = \"1000y\"", "longer than 3650d"),
+            ("public_url = \"git.corp\"", "public_url \"git.corp\" is not a URL"),
+            ("public_url = \"ftp://git.corp\"", "not an http:// or https:// URL"),
+            ("database_url = \"mysql://x\"", "neither SQLite nor PostgreSQL"),
+            ("allow_anonymous_read = \"perhaps\"", "allow_anonymous_read"),
+        ] {
+            let e = load_err(|j| j.create_file("kura.toml", file).map(|_| ()));
+            assert!(e.contains(says), "{file}: {e}");
+        }
+        let e = load_err(|j| {
+            j.set_env("KURA_AUTH_FAILURE_WINDOW", "5");
+            Ok(())
+        });
+        assert!(e.contains("KURA_AUTH_FAILURE_WINDOW: \"5\" has no unit"), "{e}");
+        let e = load_err(|j| {
+            j.set_env("KURA_LISTEN", "localhost");
+            Ok(())
+        });
+        assert!(e.contains("listen \"localhost\" is not an address"), "{e}");
+        let ok = load_err(|j| {
+            j.set_env("KURA_LISTEN", "localhost:3000");
+            j.set_env("KURA_PUBLIC_URL", "https://git.corp.example/");
+            Ok(())
+        });
+        assert_eq!(ok, "");
     }
 
     #[test]

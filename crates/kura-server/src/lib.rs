@@ -9,6 +9,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod datadir;
 pub mod directory;
 pub mod error;
 pub mod git_http;

@@ -136,9 +136,9 @@ pub enum TokenCmd {
         /// read, write or admin
         #[arg(long)]
         scope: Role,
-        /// Lifetime, e.g. 90d or 12h (default: no expiry)
-        #[arg(long, value_name = "DURATION")]
-        expires_in: Option<humantime::Duration>,
+        /// Lifetime, e.g. 90d or 12h, at most 3650d (default: no expiry)
+        #[arg(long, value_name = "DURATION", value_parser = kura_proto::parse_lifetime, allow_hyphen_values = true)]
+        expires_in: Option<std::time::Duration>,
         /// A label to recognise it by
         #[arg(long)]
         name: Option<String>,

@@ -58,11 +58,19 @@ fn init_logging(config: &Config, default_level: &str) {
     }
 }
 
-async fn open(config: &Config) -> Result<Ops> {
+/// Opens the database, the repositories and the workers. Only `serve` (`create`) may make a
+/// new data folder; every other command needs the one `serve` made.
+async fn open(config: &Config, create: bool) -> Result<Ops> {
+    if !create {
+        kura_server::datadir::check_database(config)?;
+    }
     let url = config.database_url();
     let db = kura_db::Db::connect(&url)
         .await
         .with_context(|| format!("cannot open the database {}", kura_db::redact_url(&url)))?;
+    if !create {
+        kura_server::datadir::check_folder(config)?;
+    }
     let exe = std::env::current_exe().context("cannot find the kura binary's own path")?;
     let store = kura_git::RepoStore::open(&config.data_dir, exe.clone()).with_context(|| {
         format!(
@@ -174,7 +182,8 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { .. } => {
             init_logging(&config, "info,sqlx=warn,tower_http=info");
-            let ops = open(&config).await?;
+            let _lock = kura_server::datadir::lock_for_serve(&config)?;
+            let ops = open(&config, true).await?;
             if let Some(pw) = ops
                 .bootstrap_admin(config.admin_password.as_deref())
                 .await?
@@ -191,7 +200,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         command => {
             init_logging(&config, "error");
-            let ops = open(&config).await?;
+            let ops = open(&config, false).await?;
             // Boxed: the command futures are large, and a release build's layout query would overflow.
             let result = Box::pin(admin(&ops, &config, command)).await;
             ops.close().await;
@@ -322,7 +331,7 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             name,
         }) => {
             let (token, rec) = ops
-                .create_token(&user, scope, expires_in.map(Into::into), name.as_deref())
+                .create_token(&user, scope, expires_in, name.as_deref())
                 .await?;
             eprintln!(
                 "token {} for {user}, scope {}, expires {}; it is shown only once:",

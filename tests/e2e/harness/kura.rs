@@ -111,6 +111,14 @@ impl KuraBuilder {
         k.spawn();
         k
     }
+    /// A data folder (and database) as a first `kura serve` leaves it, the server stopped:
+    /// for the CLI on its own (only `serve` creates a data folder).
+    pub fn initialized(self) -> Kura {
+        let mut k = self.start();
+        let st = k.stop_sigterm();
+        assert!(st.success(), "kura serve did not stop cleanly: {st}\n{}", k.logs());
+        k
+    }
 }
 
 pub struct Kura {
@@ -549,7 +557,7 @@ impl Drop for Kura {
                 self.log_path.display(),
                 tail
             );
-            if std::env::var_os("KURA_E2E_KEEP").is_some() {
+            if std::env::var_os("KURA_TEST_KEEP").is_some() {
                 if let Some(t) = self.tmp.take() {
                     eprintln!("keeping {}", t.keep().display());
                 }

@@ -185,13 +185,8 @@ pub async fn create_token(
         ));
     }
     let mut expires_in = match body.expires_in.as_deref() {
-        Some(e) => Some(humantime::parse_duration(e).map_err(|_| {
-            ApiError(
-                HttpError::bad_request(format!(
-                    "expires_in {e:?} is not a duration: write e.g. 90d or 12h"
-                ))
-                .code("invalid_expiry"),
-            )
+        Some(e) => Some(kura_proto::parse_lifetime(e).map_err(|why| {
+            ApiError(HttpError::bad_request(format!("expires_in: {why}")).code("invalid_expiry"))
         })?),
         None => None,
     };

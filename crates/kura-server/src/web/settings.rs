@@ -134,9 +134,9 @@ pub async fn create_token(
     };
     let expires = match f.expires_in.trim() {
         "" | "never" => None,
-        t => match humantime::parse_duration(t) {
+        t => match kura_proto::parse_lifetime(t) {
             Ok(d) => Some(d),
-            Err(_) => return render(&s, &v, None, None, Some(format!("\"{t}\" is not a duration: write it like 30d, 12h or 90d, or leave it empty for a token that does not expire."))).await,
+            Err(why) => return render(&s, &v, None, None, Some(format!("Expires in: {why}. Leave it empty for a token that does not expire."))).await,
         },
     };
     let name = f.name.trim();
