@@ -322,7 +322,8 @@ both! {
             assert_contains(&out.stderr, says, value);
         }
         assert!(k.cli_ok(&["token", "list", "alice"]).lines().count() == 1, "no token was made");
-        let r = k.req("POST", "/api/v1/users/alice/tokens").basic("alice", "alice-pass-123")
+        let tok = k.token("alice", "write");
+        let r = k.req("POST", "/api/v1/users/alice/tokens").bearer(&tok)
             .json(&serde_json::json!({"scope": "read", "expires_in": "90"})).send();
         assert_eq!(r.status, 400, "{}", r.describe());
         assert_contains(&r.text(), "has no unit", "the API says the same");

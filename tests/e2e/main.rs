@@ -16,6 +16,7 @@ mod disconnect;
 mod faults;
 mod git_basic;
 mod hardening;
+mod import;
 mod maintenance;
 mod matrix;
 mod mirror;

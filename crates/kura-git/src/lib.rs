@@ -4,6 +4,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod hook;
+pub mod import;
 pub mod maintenance;
 pub mod policy;
 pub mod report;

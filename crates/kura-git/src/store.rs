@@ -146,6 +146,11 @@ impl RepoStore {
         out
     }
 
+    /// The `kura` binary (for hooks and Kura's credential helper).
+    pub fn hook_exe(&self) -> &Path {
+        &self.hook_exe
+    }
+
     /// The directory of repository `id`. Only the id decides it, never a name.
     pub fn path_of(&self, id: i64) -> PathBuf {
         let digest = hex::encode(Sha256::digest(id.to_string().as_bytes()));

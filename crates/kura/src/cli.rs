@@ -222,6 +222,39 @@ pub enum RepoCmd {
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
+    /// Copy every branch and tag of another Git server's repository into a new (or empty)
+    /// repository: any https:// remote or a local path
+    Import {
+        /// NAMESPACE/NAME (created when missing)
+        full_name: RepoPath,
+        /// https://host/group/project.git or /path/to/repo.git
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// User name at the source (GitLab: any name with a token as the password)
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the source's password or token from stdin
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make a repository the import creates readable by everyone
+        #[arg(long)]
+        public: bool,
+    },
+    /// Import many repositories: FILE has one `NAMESPACE/NAME URL` per line (# comments);
+    /// goes on past failures and prints a summary
+    ImportMany {
+        /// The list (`-` for stdin is not allowed: stdin carries the password)
+        file: PathBuf,
+        /// User name at the source, for every line
+        #[arg(long)]
+        username: Option<String>,
+        /// Read the source's password or token from stdin, for every line
+        #[arg(long)]
+        password_stdin: bool,
+        /// Make the repositories the import creates readable by everyone
+        #[arg(long)]
+        public: bool,
+    },
     /// Repack (with bitmaps), refresh the commit-graph, pack refs, prune old loose objects
     Maintain {
         full_name: RepoPath,

@@ -13,6 +13,7 @@ use kura_server::{Config, LogFormat, Ops, Overrides};
 use cli::{Cli, Command, GroupCmd, LdapCmd, MemberCmd, MirrorCmd, RepoCmd, TokenCmd, UserCmd};
 
 mod hooks;
+mod import;
 mod trigger;
 mod words;
 
@@ -549,6 +550,25 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
                     println!("  {} {} -> {}", r.name, short(&r.old), short(&r.new));
                 }
             }
+        }
+        Command::Repo(RepoCmd::Import {
+            full_name,
+            from,
+            username,
+            password_stdin,
+            public,
+        }) => {
+            let creds = import::Credentials::read(username, password_stdin)?;
+            import::import(ops, &config.public_url(), &full_name, &from, creds, public).await?
+        }
+        Command::Repo(RepoCmd::ImportMany {
+            file,
+            username,
+            password_stdin,
+            public,
+        }) => {
+            let creds = import::Credentials::read(username, password_stdin)?;
+            import::import_many(ops, &file, creds, public).await?
         }
         Command::Repo(RepoCmd::Maintain { full_name, full }) => {
             let repo = ops.repo(&full_name).await?;

@@ -39,7 +39,7 @@ pub enum OpsError {
     Invalid(String),
     #[error("the password is too short: use at least 8 characters")]
     WeakPassword,
-    #[error("a token's lifetime must be longer than 0 seconds and at most 100 years")]
+    #[error("a token's lifetime must be longer than 0s and at most 3650d (ten years)")]
     InvalidExpiry,
     #[error("{0} already exists; choose another name")]
     Conflict(String),
@@ -62,6 +62,9 @@ pub enum OpsError {
     DirectoryClash(String),
     #[error("{0} comes from the company directory: change the password (or disable the user) in the directory")]
     ManagedByDirectory(String),
+    /// An import's source refused, could not be reached, or held something Kura cannot take.
+    #[error("{0}")]
+    ImportFailed(String),
 }
 
 /// The broad class of an error, for status codes and exit codes.
@@ -98,7 +101,8 @@ impl OpsError {
             | Invalid(_)
             | WeakPassword
             | InvalidExpiry
-            | ManagedByDirectory(_) => ErrorKind::Invalid,
+            | ManagedByDirectory(_)
+            | ImportFailed(_) => ErrorKind::Invalid,
             Conflict(_) | DirectoryClash(_) => ErrorKind::Conflict,
             DirectoryUnavailable(_) | DirectoryMisconfigured(_) => ErrorKind::DirectoryDown,
             Busy(_) => ErrorKind::Busy,
@@ -136,6 +140,7 @@ impl OpsError {
             DirectoryMisconfigured(_) => "directory_misconfigured",
             DirectoryClash(_) => "directory_clash",
             ManagedByDirectory(_) => "managed_by_directory",
+            ImportFailed(_) => "import_failed",
         }
     }
 }

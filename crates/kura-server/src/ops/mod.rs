@@ -8,6 +8,7 @@ mod directory;
 mod error;
 mod git;
 mod groups;
+mod import;
 mod maintenance;
 mod mirrors;
 mod pushes;
@@ -24,6 +25,7 @@ use kura_mirror::Worker;
 
 pub use directory::{DirectoryLink, SyncReport};
 pub use error::{ErrorKind, OpsError, Result};
+pub use import::{ImportRequest, Imported};
 pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
 pub use read::{ReadError, Reader};

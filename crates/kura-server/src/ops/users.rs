@@ -9,7 +9,7 @@ use super::{Ops, OpsError, Result};
 use crate::names;
 
 /// The longest token lifetime accepted (far beyond any sane use; keeps the arithmetic safe).
-const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+const MAX_TOKEN_LIFETIME: Duration = kura_proto::MAX_DURATION;
 
 /// A hash to verify against when the user does not exist, so timing does not tell.
 fn dummy_hash() -> &'static str {
