@@ -736,6 +736,15 @@ class Bench:
                 "Kura's background maintenance was off during the run (KURA_MAINTENANCE_INTERVAL=0s, "
                 "KURA_MAINTENANCE_DEBOUNCE=0s) so that no repack happens mid-measurement."
             )
+        # only `kura serve` creates a data folder: start it once and stop it again
+        init_log = open(self.work / "kura-init.log", "wb")
+        init = subprocess.Popen([self.kura_bin, "serve"], env=self.kura_env, stdout=init_log,
+                                stderr=subprocess.STDOUT, cwd=self.work)
+        try:
+            wait_http(f"http://127.0.0.1:{self.kura_port}/healthz")
+        finally:
+            init.terminate()
+            init.wait(timeout=60)
         self.kura_cli("group", "add", "bench")
         self.kura_cli("user", "add", "benchpush", "--password-stdin", stdin=secrets.token_urlsafe(18).encode() + b"\n")
         self.kura_cli("group", "member", "add", "bench", "benchpush", "--role", "write")

@@ -276,19 +276,48 @@ fn configuration_refuses_what_it_does_not_understand() {
     std::fs::write(&toml, "lisen = \"127.0.0.1:3000\"\n").expect("write kura.toml");
     for cmd in [&["config"][..], &["serve"][..], &["user", "list"][..]] {
         let err = k.cli_err(cmd);
-        assert_contains(&err, "lisen is not a Kura setting; did you mean listen?", "a misspelt key");
+        assert_contains(
+            &err,
+            "lisen is not a Kura setting; did you mean listen?",
+            "a misspelt key",
+        );
     }
     std::fs::write(&toml, "listen = 3000\n").expect("write kura.toml");
-    let err = k.cli(&["serve"]).env_remove("KURA_LISTEN").run().assert_err().stderr;
-    assert_contains(&err, "listen \"3000\" is not an address with a port", "listen = 3000");
+    let err = k
+        .cli(&["serve"])
+        .env_remove("KURA_LISTEN")
+        .run()
+        .assert_err()
+        .stderr;
+    assert_contains(
+        &err,
+        "listen \"3000\" is not an address with a port",
+        "listen = 3000",
+    );
     assert_contains(&err, "0.0.0.0:3000", "says how to write it");
     std::fs::remove_file(&toml).expect("remove kura.toml");
     for (var, value, says) in [
-        ("KURA_LISEN", "127.0.0.1:3000", "KURA_LISEN is not a Kura setting; did you mean KURA_LISTEN?"),
-        ("KURA_LISTEN", "localhost", "listen \"localhost\" is not an address with a port"),
-        ("KURA_AUTH_FAILURE_WINDOW", "5", "KURA_AUTH_FAILURE_WINDOW: \"5\" has no unit: write 5s"),
+        (
+            "KURA_LISEN",
+            "127.0.0.1:3000",
+            "KURA_LISEN is not a Kura setting; did you mean KURA_LISTEN?",
+        ),
+        (
+            "KURA_LISTEN",
+            "localhost",
+            "listen \"localhost\" is not an address with a port",
+        ),
+        (
+            "KURA_AUTH_FAILURE_WINDOW",
+            "5",
+            "KURA_AUTH_FAILURE_WINDOW: \"5\" has no unit: write 5s",
+        ),
         ("KURA_SESSION_TTL", "1000y", "longer than 3650d"),
-        ("KURA_PUBLIC_URL", "git.corp.example", "public_url \"git.corp.example\" is not a URL"),
+        (
+            "KURA_PUBLIC_URL",
+            "git.corp.example",
+            "public_url \"git.corp.example\" is not a URL",
+        ),
     ] {
         for cmd in [&["config"][..], &["serve"][..]] {
             let err = k.cli(cmd).env(var, value).run().assert_err().stderr;
@@ -302,7 +331,12 @@ fn configuration_refuses_what_it_does_not_understand() {
     );
     // durations print the way they are written
     let out = k.cli_ok(&["config"]);
-    for line in ["mirror_lease = \"60s\"", "maintenance_interval = \"24h\"", "session_ttl = \"7d\"", "auth_failure_window = \"5m\""] {
+    for line in [
+        "mirror_lease = \"60s\"",
+        "maintenance_interval = \"24h\"",
+        "session_ttl = \"7d\"",
+        "auth_failure_window = \"5m\"",
+    ] {
         assert_contains(&out, line, "kura config");
     }
 }
@@ -362,7 +396,11 @@ fn a_second_serve_on_one_sqlite_folder_is_refused() {
         &format!("another kura serve (pid {pid}) already uses the data folder"),
         "names the holder",
     );
-    assert_contains(&err, "need PostgreSQL", "says what to do for several servers");
+    assert_contains(
+        &err,
+        "need PostgreSQL",
+        "says what to do for several servers",
+    );
     assert!(k.is_running(), "the first server keeps running");
     k.kill9();
     k.spawn();
@@ -375,7 +413,11 @@ fn printed_clone_urls_name_the_server() {
     let k = Kura::start(Backend::Sqlite);
     k.add_user("alice", "alice-pass-123");
     let out = k.cli_ok(&["repo", "create", "alice/app"]);
-    assert_eq!(out.trim(), format!("{}/alice/app.git", k.base()), "the listening address");
+    assert_eq!(
+        out.trim(),
+        format!("{}/alice/app.git", k.base()),
+        "the listening address"
+    );
     let out = k
         .cli(&["repo", "create", "alice/site"])
         .env("KURA_PUBLIC_URL", "https://git.corp.example/")

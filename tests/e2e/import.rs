@@ -15,8 +15,26 @@ fn make_source(k: &Kura, bare: &std::path::Path) {
     k.git_ok(&dir, &["checkout", "-q", "-b", "develop"]);
     k.commit(&dir, "src/lib.rs", "pub fn f() {}\n", "on develop");
     let bare_s = bare.display().to_string();
-    k.git_ok(&k.work, &["clone", "-q", "--bare", dir.to_str().expect("utf-8 path"), &bare_s]);
-    k.git_ok(&k.work, &["--git-dir", &bare_s, "symbolic-ref", "HEAD", "refs/heads/develop"]);
+    k.git_ok(
+        &k.work,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            dir.to_str().expect("utf-8 path"),
+            &bare_s,
+        ],
+    );
+    k.git_ok(
+        &k.work,
+        &[
+            "--git-dir",
+            &bare_s,
+            "symbolic-ref",
+            "HEAD",
+            "refs/heads/develop",
+        ],
+    );
 }
 
 fn repo_names(k: &Kura) -> String {
@@ -101,15 +119,27 @@ fn a_failed_fetch_leaves_nothing() {
     make_source(&k, &bare);
     let _ = std::fs::remove_dir_all(bare.join("objects"));
     std::fs::create_dir_all(bare.join("objects/pack")).expect("mkdir");
-    let import = |name: &str, from: &str| k.cli(&["repo", "import", name, "--from", from]).run().assert_err().stderr;
+    let import = |name: &str, from: &str| {
+        k.cli(&["repo", "import", name, "--from", from])
+            .run()
+            .assert_err()
+            .stderr
+    };
     let err = import("admin/broken", bare.to_str().expect("utf-8"));
     assert_contains(&err, "importing from", "says the import failed");
-    assert!(!repo_names(&k).contains("admin/broken"), "the failed import left its repository");
+    assert!(
+        !repo_names(&k).contains("admin/broken"),
+        "the failed import left its repository"
+    );
     // a missing source, and a transport that is not allowed
     let err = import("admin/x", "/nonexistent/x.git");
     assert_contains(&err, "no repository at that URL", "missing path");
     let err = import("admin/x", "ext::sh -c id");
-    assert_contains(&err, "neither an http(s):// URL nor an absolute path", "ext:: refused");
+    assert_contains(
+        &err,
+        "neither an http(s):// URL nor an absolute path",
+        "ext:: refused",
+    );
     assert!(!repo_names(&k).contains("admin/x"));
 }
 

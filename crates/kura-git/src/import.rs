@@ -41,7 +41,9 @@ impl RemoteRefs {
 pub fn check_url(url: &str) -> std::result::Result<(), String> {
     let url = url.trim();
     if url.is_empty() {
-        return Err("no source: give --from URL (https://host/group/project.git or a local path)".into());
+        return Err(
+            "no source: give --from URL (https://host/group/project.git or a local path)".into(),
+        );
     }
     if url.starts_with('/') {
         return Ok(());
@@ -87,7 +89,10 @@ impl RepoStore {
             cmd.arg("-c")
                 .arg(format!("credential.helper=!'{exe}' credential-helper env"))
                 .env("KURA_MIRROR_USERNAME", user)
-                .env("KURA_MIRROR_PASSWORD", src.password.as_deref().unwrap_or(""))
+                .env(
+                    "KURA_MIRROR_PASSWORD",
+                    src.password.as_deref().unwrap_or(""),
+                )
                 .env("KURA_MIRROR_URL", &src.url);
         }
         cmd.kill_on_drop(true);
@@ -98,8 +103,15 @@ impl RepoStore {
     /// anything is created.
     pub async fn remote_refs(&self, src: &Source) -> Result<RemoteRefs> {
         let mut cmd = self.source_git(src);
-        cmd.args(["ls-remote", "--symref", &src.url, "HEAD", "refs/heads/*", "refs/tags/*"])
-            .stdin(Stdio::null());
+        cmd.args([
+            "ls-remote",
+            "--symref",
+            &src.url,
+            "HEAD",
+            "refs/heads/*",
+            "refs/tags/*",
+        ])
+        .stdin(Stdio::null());
         let out = tokio::time::timeout(Duration::from_secs(300), cmd.output())
             .await
             .map_err(|_| GitError::Git {

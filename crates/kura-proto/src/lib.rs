@@ -54,9 +54,7 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
         return Err(format!("{t:?} is negative: a duration is 0s or longer"));
     }
     if t.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "{t:?} has no unit: write {t}s, {t}m, {t}h or {t}d"
-        ));
+        return Err(format!("{t:?} has no unit: write {t}s, {t}m, {t}h or {t}d"));
     }
     let d = humantime::parse_duration(t).map_err(|e| {
         format!("{t:?} is not a duration ({e}): write it with a unit, e.g. 30s, 5m, 12h or 90d")

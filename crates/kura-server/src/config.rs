@@ -381,10 +381,9 @@ impl Config {
             None => {}
         }
         // Every other `KURA_*` variable must be a setting: a misspelt one is an error.
-        fig = fig.merge(
-            Env::prefixed("KURA_")
-                .filter(|k| !not_settings(k.as_str()) && !k.as_str().to_ascii_lowercase().starts_with("ldap_")),
-        );
+        fig = fig.merge(Env::prefixed("KURA_").filter(|k| {
+            !not_settings(k.as_str()) && !k.as_str().to_ascii_lowercase().starts_with("ldap_")
+        }));
         // `KURA_LDAP_URL` is `ldap.url`, and so on.
         fig = fig.merge(Env::prefixed("KURA_LDAP_").map(|k| format!("ldap.{}", k.as_str()).into()));
         let mut cfg: Config = fig.extract().map_err(explain)?;
@@ -403,7 +402,11 @@ impl Config {
         if let Some(u) = self.public_url.as_deref().filter(|u| !u.is_empty()) {
             check_http_url("public_url", u, "https://git.corp.example")?;
         }
-        if let Some(u) = self.codecommit_git_endpoint.as_deref().filter(|u| !u.is_empty()) {
+        if let Some(u) = self
+            .codecommit_git_endpoint
+            .as_deref()
+            .filter(|u| !u.is_empty())
+        {
             check_http_url(
                 "codecommit_git_endpoint",
                 u,
@@ -421,7 +424,10 @@ impl Config {
             )));
         }
         if let Some(r) = self.aws_region.as_deref().filter(|r| !r.is_empty()) {
-            if !r.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            if !r
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
                 return Err(ConfigError(format!(
                     "aws_region {r:?} is not a region name: write it as eu-west-1"
                 )));
@@ -552,11 +558,7 @@ fn check_listen(listen: &str) -> Result<(), ConfigError> {
 
 /// An `http(s)://host[:port][/path]` URL without credentials, query or fragment.
 fn check_http_url(key: &str, value: &str, example: &str) -> Result<(), ConfigError> {
-    let bad = |why: &str| {
-        ConfigError(format!(
-            "{key} {value:?} {why}: write it as {example}"
-        ))
-    };
+    let bad = |why: &str| ConfigError(format!("{key} {value:?} {why}: write it as {example}"));
     let u = url::Url::parse(value).map_err(|e| bad(&format!("is not a URL ({e})")))?;
     if !matches!(u.scheme(), "http" | "https") {
         return Err(bad("is not an http:// or https:// URL"));
@@ -578,7 +580,14 @@ fn check_http_url(key: &str, value: &str, example: &str) -> Result<(), ConfigErr
 /// Kura's own test suite (`KURA_TEST_*`).
 fn not_settings(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    ["config", "log", "mirror_username", "mirror_password", "mirror_url"].contains(&k.as_str())
+    [
+        "config",
+        "log",
+        "mirror_username",
+        "mirror_password",
+        "mirror_url",
+    ]
+    .contains(&k.as_str())
         || k.starts_with("hook_")
         || k.starts_with("test_")
 }
@@ -626,7 +635,10 @@ fn explain(e: figment::Error) -> ConfigError {
             let what = if from_env {
                 format!("the variable {} is not a Kura setting{nearest} (unset it, or see `kura config` for the settings)", name(&full))
             } else {
-                format!("{} is not a Kura setting{nearest} (see `kura config` for the settings)", name(&full))
+                format!(
+                    "{} is not a Kura setting{nearest} (see `kura config` for the settings)",
+                    name(&full)
+                )
             };
             ConfigError(format!("{place}{what}"))
         }
@@ -803,7 +815,10 @@ mod tests {
         });
     }
 
-    fn load_err(jail_setup: impl FnOnce(&mut figment::Jail) -> figment::error::Result<()>) -> String {
+    #[allow(clippy::result_large_err)] // figment's Jail returns figment::Error
+    fn load_err(
+        jail_setup: impl FnOnce(&mut figment::Jail) -> figment::error::Result<()>,
+    ) -> String {
         let mut out = String::new();
         figment::Jail::expect_with(|jail| {
             jail_setup(jail)?;
@@ -819,18 +834,33 @@ mod tests {
     #[test]
     #[allow(clippy::result_large_err)] // figment's Jail returns figment::Error
     fn unknown_settings_are_refused_with_the_nearest_one() {
-        let e = load_err(|j| j.create_file("kura.toml", "lisen = \"127.0.0.1:3000\"\n").map(|_| ()));
-        assert!(e.contains("kura.toml: lisen is not a Kura setting; did you mean listen?"), "{e}");
         let e = load_err(|j| {
-            j.create_file("kura.toml", "[ldap]\nurl = \"ldaps://a:636\"\nbind_pasword = \"x\"\n")
+            j.create_file("kura.toml", "lisen = \"127.0.0.1:3000\"\n")
                 .map(|_| ())
         });
-        assert!(e.contains("ldap.bind_pasword is not a Kura setting; did you mean ldap.bind_password?"), "{e}");
+        assert!(
+            e.contains("kura.toml: lisen is not a Kura setting; did you mean listen?"),
+            "{e}"
+        );
+        let e = load_err(|j| {
+            j.create_file(
+                "kura.toml",
+                "[ldap]\nurl = \"ldaps://a:636\"\nbind_pasword = \"x\"\n",
+            )
+            .map(|_| ())
+        });
+        assert!(
+            e.contains("ldap.bind_pasword is not a Kura setting; did you mean ldap.bind_password?"),
+            "{e}"
+        );
         let e = load_err(|j| {
             j.set_env("KURA_LISEN", "127.0.0.1:3000");
             Ok(())
         });
-        assert!(e.contains("the variable KURA_LISEN is not a Kura setting; did you mean KURA_LISTEN?"), "{e}");
+        assert!(
+            e.contains("the variable KURA_LISEN is not a Kura setting; did you mean KURA_LISTEN?"),
+            "{e}"
+        );
         let e = load_err(|j| {
             j.set_env("KURA_LDAP_BIND_PW", "x");
             Ok(())
@@ -840,7 +870,10 @@ mod tests {
             j.set_env("KURA_NOTHING_LIKE_IT", "1");
             Ok(())
         });
-        assert!(e.contains("KURA_NOTHING_LIKE_IT is not a Kura setting (unset it"), "{e}");
+        assert!(
+            e.contains("KURA_NOTHING_LIKE_IT is not a Kura setting (unset it"),
+            "{e}"
+        );
         // read elsewhere or by the test suite: not settings, not errors
         let e = load_err(|j| {
             j.set_env("KURA_LOG", "debug");
@@ -854,14 +887,29 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn values_are_checked_before_anything_runs() {
         for (file, says) in [
-            ("listen = 3000", "listen \"3000\" is not an address with a port"),
+            (
+                "listen = 3000",
+                "listen \"3000\" is not an address with a port",
+            ),
             ("listen = \"localhost\"", "write HOST:PORT"),
-            ("auth_failure_window = 5", "auth_failure_window: \"5\" has no unit: write 5s"),
+            (
+                "auth_failure_window = 5",
+                "auth_failure_window: \"5\" has no unit: write 5s",
+            ),
             ("session_ttl = \"-5d\"", "negative"),
             ("session_ttl = \"1000y\"", "longer than 3650d"),
-            ("public_url = \"git.corp\"", "public_url \"git.corp\" is not a URL"),
-            ("public_url = \"ftp://git.corp\"", "not an http:// or https:// URL"),
-            ("database_url = \"mysql://x\"", "neither SQLite nor PostgreSQL"),
+            (
+                "public_url = \"git.corp\"",
+                "public_url \"git.corp\" is not a URL",
+            ),
+            (
+                "public_url = \"ftp://git.corp\"",
+                "not an http:// or https:// URL",
+            ),
+            (
+                "database_url = \"mysql://x\"",
+                "neither SQLite nor PostgreSQL",
+            ),
             ("allow_anonymous_read = \"perhaps\"", "allow_anonymous_read"),
         ] {
             let e = load_err(|j| j.create_file("kura.toml", file).map(|_| ()));
@@ -871,7 +919,10 @@ mod tests {
             j.set_env("KURA_AUTH_FAILURE_WINDOW", "5");
             Ok(())
         });
-        assert!(e.contains("KURA_AUTH_FAILURE_WINDOW: \"5\" has no unit"), "{e}");
+        assert!(
+            e.contains("KURA_AUTH_FAILURE_WINDOW: \"5\" has no unit"),
+            "{e}"
+        );
         let e = load_err(|j| {
             j.set_env("KURA_LISTEN", "localhost");
             Ok(())

@@ -112,10 +112,7 @@ pub fn lock_for_serve(config: &Config) -> Result<Option<ServeLock>, DataDirError
             )));
         }
         Err(std::fs::TryLockError::Error(e)) => {
-            return Err(DataDirError(format!(
-                "cannot lock {}: {e}",
-                path.display()
-            )))
+            return Err(DataDirError(format!("cannot lock {}: {e}", path.display())))
         }
     }
     let note = format!("pid {}\n", std::process::id());

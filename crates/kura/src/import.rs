@@ -18,7 +18,9 @@ pub struct Credentials {
 
 impl Credentials {
     pub fn read(username: Option<String>, password_stdin: bool) -> Result<Credentials> {
-        let password = password_stdin.then(crate::read_stdin_password).transpose()?;
+        let password = password_stdin
+            .then(crate::read_stdin_password)
+            .transpose()?;
         if password.is_some() && username.is_none() {
             bail!("--password-stdin needs --username (for GitLab any name works with a token, e.g. --username oauth2)");
         }
@@ -39,7 +41,13 @@ fn say(line: &str) {
 }
 
 /// Imports one repository and reports it; returns a one-line result.
-async fn one(ops: &Ops, path: &RepoPath, url: &str, creds: &Credentials, public: bool) -> Result<String> {
+async fn one(
+    ops: &Ops,
+    path: &RepoPath,
+    url: &str,
+    creds: &Credentials,
+    public: bool,
+) -> Result<String> {
     let imported = ops
         .import_repo(
             path,
@@ -74,7 +82,9 @@ pub async fn import(
     creds: Credentials,
     public: bool,
 ) -> Result<()> {
-    let line = one(ops, path, url, &creds, public).await.map_err(crate::words::worded)?;
+    let line = one(ops, path, url, &creds, public)
+        .await
+        .map_err(crate::words::worded)?;
     eprintln!("{line}");
     println!("{base_url}/{path}.git");
     Ok(())
@@ -94,7 +104,9 @@ fn read_list(file: &Path) -> Result<Vec<(RepoPath, String)>> {
         let n = i + 1;
         let fields: Vec<&str> = line.split_whitespace().collect();
         let [name, url] = fields[..] else {
-            problems.push(format!("line {n}: expected `NAMESPACE/NAME URL`, found {line:?}"));
+            problems.push(format!(
+                "line {n}: expected `NAMESPACE/NAME URL`, found {line:?}"
+            ));
             continue;
         };
         match name.parse::<RepoPath>() {
@@ -116,10 +128,17 @@ fn read_list(file: &Path) -> Result<Vec<(RepoPath, String)>> {
         );
     }
     if out.is_empty() {
-        bail!("{} lists no repositories (one `NAMESPACE/NAME URL` per line)", file.display());
+        bail!(
+            "{} lists no repositories (one `NAMESPACE/NAME URL` per line)",
+            file.display()
+        );
     }
     if out.len() > MAX_LINES {
-        bail!("{} lists {} repositories; split it into lists of at most {MAX_LINES}", file.display(), out.len());
+        bail!(
+            "{} lists {} repositories; split it into lists of at most {MAX_LINES}",
+            file.display(),
+            out.len()
+        );
     }
     Ok(out)
 }

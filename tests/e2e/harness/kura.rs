@@ -116,7 +116,11 @@ impl KuraBuilder {
     pub fn initialized(self) -> Kura {
         let mut k = self.start();
         let st = k.stop_sigterm();
-        assert!(st.success(), "kura serve did not stop cleanly: {st}\n{}", k.logs());
+        assert!(
+            st.success(),
+            "kura serve did not stop cleanly: {st}\n{}",
+            k.logs()
+        );
         k
     }
 }

@@ -84,7 +84,9 @@ impl Ops {
             }
         }
         let branch = default_branch(&remote, Some(&repo.default_branch));
-        if branch != repo.default_branch && remote.refs.contains_key(&format!("refs/heads/{branch}")) {
+        if branch != repo.default_branch
+            && remote.refs.contains_key(&format!("refs/heads/{branch}"))
+        {
             self.update_repo(&repo, None, Some(&branch)).await?;
         }
         let repo = self.repo(path).await?;
@@ -189,10 +191,22 @@ mod tests {
 
     #[test]
     fn the_default_branch_follows_the_source() {
-        assert_eq!(default_branch(&remote(Some("develop"), &["develop", "main"]), Some("main")), "develop");
-        assert_eq!(default_branch(&remote(None, &["main", "x"]), Some("trunk")), "main");
-        assert_eq!(default_branch(&remote(None, &["trunk", "x"]), Some("trunk")), "trunk");
+        assert_eq!(
+            default_branch(&remote(Some("develop"), &["develop", "main"]), Some("main")),
+            "develop"
+        );
+        assert_eq!(
+            default_branch(&remote(None, &["main", "x"]), Some("trunk")),
+            "main"
+        );
+        assert_eq!(
+            default_branch(&remote(None, &["trunk", "x"]), Some("trunk")),
+            "trunk"
+        );
         assert_eq!(default_branch(&remote(None, &["b", "a"]), None), "a");
-        assert_eq!(default_branch(&remote(Some("gone"), &[]), Some("main")), "main");
+        assert_eq!(
+            default_branch(&remote(Some("gone"), &[]), Some("main")),
+            "main"
+        );
     }
 }

@@ -136,7 +136,18 @@ pub async fn create_token(
         "" | "never" => None,
         t => match kura_proto::parse_lifetime(t) {
             Ok(d) => Some(d),
-            Err(why) => return render(&s, &v, None, None, Some(format!("Expires in: {why}. Leave it empty for a token that does not expire."))).await,
+            Err(why) => {
+                return render(
+                    &s,
+                    &v,
+                    None,
+                    None,
+                    Some(format!(
+                        "Expires in: {why}. Leave it empty for a token that does not expire."
+                    )),
+                )
+                .await
+            }
         },
     };
     let name = f.name.trim();
