@@ -70,7 +70,11 @@ both! {
         // The server's copy is intact and maintained: one pack with a bitmap, a commit-graph.
         let fsck = k.git(&path, &["fsck", "--strict", "--no-progress"]);
         assert!(fsck.ok(), "git fsck of the maintained repository: {}", fsck.all());
-        k.cli_ok(&["repo", "maintain", "admin/app", "--full"]);
+        let out = k.cli(&["repo", "maintain", "admin/app", "--full"]).run().assert_ok();
+        // the summary is in words: what was repacked, and why some things are kept
+        assert_contains(&out.stderr, "repacked everything into 1 pack (was ", "what was repacked");
+        assert_contains(&out.stderr, "the packs replaced are kept for", "what is kept, and why");
+        assert!(!out.stderr.contains(" -> "), "no bare before -> after figures: {}", out.stderr);
         let show = k.cli_ok(&["repo", "show", "admin/app"]);
         assert!(show.contains("objects:        1 pack(s), 0 loose"), "{show}");
         assert!(show.contains("maintenance:    last"), "{show}");

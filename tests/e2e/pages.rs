@@ -168,7 +168,7 @@ both! {
         assert_contains(&ls, "refs/heads/main", "the new token clones");
         let r = br.post("/settings/tokens", &[("csrf", &csrf), ("scope", "read"), ("expires_in", "-5")]);
         assert_eq!(r.status, 400, "{}", r.describe());
-        assert_contains(&r.text(), "is not a duration", "bad expiry");
+        assert_contains(&r.text(), "is negative: a duration is 0s or longer", "bad expiry");
         // Someone else's token cannot be revoked from here (and looks missing).
         let bob_tok = k.token("bob", "read");
         let bob_id = k.cli_ok(&["token", "list", "bob"]).lines().find_map(|l| l.split_whitespace().next().and_then(|w| w.parse::<i64>().ok())).expect("bob's token id");

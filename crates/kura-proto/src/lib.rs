@@ -80,16 +80,17 @@ pub fn parse_lifetime(text: &str) -> Result<std::time::Duration, String> {
 }
 
 /// A duration as Kura prints it, the way its README writes them: one unit, the largest that
-/// still counts at least two of them (`60s`, `5m`, `24h`, `90d`; not `1m` or `1d`); anything
-/// else as humantime writes it. Reads back with [`parse_duration`].
+/// fits (`60s`, `5m`, `1h`, `24h`, `90d`; not `1m` or `1d`); anything else as humantime
+/// writes it. Reads back with [`parse_duration`].
 #[allow(clippy::manual_is_multiple_of)] // is_multiple_of is newer than rust-version
 pub fn format_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
     if d.subsec_nanos() != 0 || secs == 0 {
         return humantime::format_duration(d).to_string();
     }
-    for (unit, n) in [("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs % n == 0 && secs / n >= 2 {
+    // `1h` reads well; `1d` and `1m` are written `24h` and `60s`.
+    for (unit, n, least) in [("d", 86_400, 2), ("h", 3600, 1), ("m", 60, 2)] {
+        if secs % n == 0 && secs / n >= least {
             return format!("{}{unit}", secs / n);
         }
     }
@@ -194,7 +195,7 @@ mod tests {
             (60, "60s"),
             (90, "90s"),
             (300, "5m"),
-            (3600, "60m"),
+            (3600, "1h"),
             (7200, "2h"),
             (86_400, "24h"),
             (7 * 86_400, "7d"),

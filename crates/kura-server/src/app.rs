@@ -216,6 +216,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
             }
         })
     };
+    let lag_log = crate::metrics::spawn_lag_log(state.ops.clone());
     let limits = crate::listen::Limits {
         max_connections: state.config.max_connections,
         header_timeout: state.config.http_header_timeout,
@@ -229,6 +230,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         w.abort();
     }
     sweeper.abort();
+    lag_log.abort();
     if let Some(d) = directory_sync {
         d.abort();
     }

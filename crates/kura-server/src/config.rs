@@ -18,6 +18,10 @@ pub struct Config {
     pub listen: String,
     #[serde(deserialize_with = "lenient_opt_string")]
     pub database_url: Option<String>,
+    /// The PostgreSQL password, when it is kept apart from `database_url` (a secret store hands
+    /// it over on its own); it fills a URL that has none.
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub database_password: Option<String>,
     #[serde(deserialize_with = "lenient_opt_string")]
     pub admin_password: Option<String>,
     #[serde(deserialize_with = "lenient_opt_string")]
@@ -303,6 +307,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./kura-data"),
             listen: "127.0.0.1:3000".into(),
             database_url: None,
+            database_password: None,
             admin_password: None,
             public_url: None,
             allow_anonymous_read: true,
@@ -414,6 +419,16 @@ impl Config {
             )?;
         }
         let db = self.database_url();
+        if self
+            .database_password
+            .as_deref()
+            .is_some_and(|p| !p.is_empty())
+            && !(db.starts_with("postgres://") || db.starts_with("postgresql://"))
+        {
+            return Err(ConfigError(
+                "database_password is set but database_url is not a PostgreSQL URL: set database_url = postgres://USER@HOST:5432/DB, or drop database_password".into(),
+            ));
+        }
         if !["sqlite:", "postgres://", "postgresql://"]
             .iter()
             .any(|p| db.starts_with(p))
@@ -457,11 +472,22 @@ impl Config {
         Ok(())
     }
 
-    /// The database URL, defaulting to SQLite in the data folder.
+    /// The database URL, defaulting to SQLite in the data folder, with `database_password`
+    /// filled in when the URL names none.
     pub fn database_url(&self) -> String {
-        match &self.database_url {
+        let url = match &self.database_url {
             Some(u) if !u.is_empty() => u.clone(),
-            _ => format!("sqlite://{}", self.data_dir.join("kura.db").display()),
+            _ => return format!("sqlite://{}", self.data_dir.join("kura.db").display()),
+        };
+        let Some(pw) = self.database_password.as_deref().filter(|p| !p.is_empty()) else {
+            return url;
+        };
+        match url::Url::parse(&url) {
+            Ok(mut u) if u.password().is_none() => match u.set_password(Some(pw)) {
+                Ok(()) => u.to_string(),
+                Err(()) => url,
+            },
+            _ => url,
         }
     }
 
@@ -521,6 +547,9 @@ impl Config {
         if c.admin_password.is_some() {
             c.admin_password = Some("***".into());
         }
+        if c.database_password.is_some() {
+            c.database_password = Some("***".into());
+        }
         if c.secret_key.is_some() {
             c.secret_key = Some("***".into());
         }
@@ -529,7 +558,41 @@ impl Config {
                 l.bind_password = Some("***".into());
             }
         }
-        toml::to_string(&c).unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"))
+        let mut out = toml::to_string(&c)
+            .unwrap_or_else(|e| format!("# cannot render the configuration: {e}\n"));
+        // Unset settings are not silent: say what happens without them.
+        let unset = |v: &Option<String>| v.as_deref().is_none_or(str::is_empty);
+        let mut notes = Vec::new();
+        if unset(&self.admin_password) {
+            notes.push(
+                "admin_password: a random one is printed once when serve creates the data folder",
+            );
+        }
+        if unset(&self.public_url) {
+            notes.push("public_url: clone URLs use the address kura serve listens on");
+        }
+        if unset(&self.secret_key) {
+            notes.push("secret_key: mirror passwords are encrypted with <data_dir>/secret.key");
+        }
+        if unset(&self.aws_region) {
+            notes.push("aws_region: AWS_REGION, for CodeCommit hosts that name no region");
+        }
+        if unset(&self.codecommit_git_endpoint) {
+            notes.push("codecommit_git_endpoint: https://git-codecommit.REGION.amazonaws.com");
+        }
+        if unset(&self.ca_bundle) {
+            notes.push("ca_bundle: webhook certificates are checked against the system's CAs only");
+        }
+        if self.ldap.is_none() {
+            notes.push("[ldap]: local accounts only, no sign-in with the company directory");
+        }
+        if !notes.is_empty() {
+            out.push_str("\n# not set:\n");
+            for n in notes {
+                out.push_str(&format!("#   {n}\n"));
+            }
+        }
+        out
     }
 }
 
@@ -739,6 +802,7 @@ mod tests {
     fn redaction_hides_secrets() {
         let c = Config {
             database_url: Some("postgres://kura:hunter2@db/kura".into()),
+            database_password: Some("pw-apart".into()),
             admin_password: Some("s3cret".into()),
             secret_key: Some("k3y".into()),
             ldap: Some(ldap_example()),
@@ -749,7 +813,8 @@ mod tests {
             !t.contains("hunter2")
                 && !t.contains("s3cret")
                 && !t.contains("k3y")
-                && !t.contains("svc-pass"),
+                && !t.contains("svc-pass")
+                && !t.contains("pw-apart"),
             "{t}"
         );
         assert!(t.contains("postgres://kura:***@db/kura"), "{t}");
@@ -934,6 +999,38 @@ mod tests {
             Ok(())
         });
         assert_eq!(ok, "");
+    }
+
+    #[test]
+    fn a_database_password_apart_fills_the_url() {
+        let c = Config {
+            database_url: Some("postgres://kura@db.internal:5432/kura?sslmode=require".into()),
+            database_password: Some("p@ss/w:rd".into()),
+            ..Config::default()
+        };
+        assert_eq!(
+            c.database_url(),
+            "postgres://kura:p%40ss%2Fw%3Ard@db.internal:5432/kura?sslmode=require"
+        );
+        c.validate().unwrap();
+        let own = Config {
+            database_url: Some("postgres://kura:own@db/kura".into()),
+            ..c.clone()
+        };
+        assert_eq!(
+            own.database_url(),
+            "postgres://kura:own@db/kura",
+            "the URL's own wins"
+        );
+        let sqlite = Config {
+            database_url: None,
+            ..c
+        };
+        assert!(sqlite
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("not a PostgreSQL URL"));
     }
 
     #[test]

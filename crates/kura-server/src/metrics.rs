@@ -263,3 +263,32 @@ async fn register_triggers(state: &AppState, reg: &mut Registry) -> Result<(), H
     );
     Ok(())
 }
+
+/// Once a minute, while the repositories have mirrors: one `mirror lag` line with the largest
+/// lag, for log-based alarms (a CloudWatch metric filter on `fields.lag_seconds`) where nothing
+/// scrapes `/metrics`. Every replica logs the same figures (they come from the database).
+pub fn spawn_lag_log(ops: crate::Ops) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            match ops.all_mirror_statuses().await {
+                Ok(all) if all.is_empty() => {}
+                Ok(all) => {
+                    let lag = all.iter().map(|(_, st)| st.lag_seconds).max().unwrap_or(0);
+                    let pending: i64 = all.iter().map(|(_, st)| st.pending).sum();
+                    let behind = all.iter().filter(|(_, st)| st.pending > 0).count();
+                    tracing::info!(
+                        lag_seconds = lag,
+                        pending,
+                        mirrors = all.len(),
+                        behind,
+                        "mirror lag"
+                    );
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot read the mirrors' lag"),
+            }
+        }
+    })
+}

@@ -183,6 +183,7 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Serve { .. } => {
             init_logging(&config, "info,sqlx=warn,tower_http=info");
+            kura_git::check_git_version().map_err(anyhow::Error::msg)?;
             let _lock = kura_server::datadir::lock_for_serve(&config)?;
             let ops = open(&config, true).await?;
             if let Some(pw) = ops
