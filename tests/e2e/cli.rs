@@ -426,3 +426,19 @@ fn printed_clone_urls_name_the_server() {
         .stdout;
     assert_eq!(out.trim(), "https://git.corp.example/alice/site.git");
 }
+
+/// A SIGTERM that comes as soon as the server says it listens is a clean stop (exit 0), not a
+/// kill: the signal handlers are in place before the announcement.
+#[test]
+fn sigterm_right_after_start_is_a_clean_stop() {
+    let mut k = Kura::builder(Backend::Sqlite).prepare();
+    for _ in 0..5 {
+        k.spawn();
+        let st = k.stop_sigterm();
+        assert!(
+            st.success(),
+            "kura serve exited with {st} after an early SIGTERM\n{}",
+            k.logs()
+        );
+    }
+}

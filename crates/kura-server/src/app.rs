@@ -223,9 +223,10 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         grace,
     };
     let app = router(state);
+    let shutdown = shutdown_signal();
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
-    crate::listen::serve(listener, app, limits, shutdown_signal()).await;
+    crate::listen::serve(listener, app, limits, shutdown).await;
     for w in workers {
         w.abort();
     }
@@ -241,23 +242,24 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGTERM or SIGINT. The handlers are installed here, before the server says it
+/// listens, so that a signal that comes right after start drains instead of killing the process.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    async move {
+        match (term, int) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM/SIGINT; stop with SIGKILL");
+                std::future::pending::<()>().await
+            }
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
     }
 }
