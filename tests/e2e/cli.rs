@@ -442,3 +442,43 @@ fn sigterm_right_after_start_is_a_clean_stop() {
         );
     }
 }
+
+both! {
+    /// `kura check` after a restore gone wrong: a repository without its folder, one whose
+    /// refs point at missing objects, and a folder no repository owns.
+    fn check_finds_what_the_database_and_the_folders_disagree_on(b: Backend) {
+        let k = Kura::start(b);
+        let (_tok, _url, dir) = k.alice_app();
+        k.commit(&dir, "a.txt", "a\n", "first");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+        k.cli_ok(&["repo", "create", "alice/empty"]);
+        let out = k.cli_ok(&["check"]);
+        assert_contains(&out, "checked 2 repositories: the database and the repositories agree", "all well");
+
+        let storage = |name: &str| -> std::path::PathBuf {
+            let show = k.cli_ok(&["repo", "show", name]);
+            let line = show.lines().find(|l| l.starts_with("storage:")).expect("a storage line");
+            line.trim_start_matches("storage:").trim().into()
+        };
+        // a folder left by a repository the database no longer lists
+        k.cli_ok(&["repo", "create", "alice/gone"]);
+        let gone = storage("alice/gone");
+        let kept = k.root.join("kept.git");
+        k.git_ok(&k.root, &["clone", "-q", "--bare", gone.to_str().expect("utf-8"), kept.to_str().expect("utf-8")]);
+        k.cli_ok(&["repo", "delete", "alice/gone"]);
+        std::fs::rename(&kept, &gone).expect("put the folder back");
+        // refs whose objects are gone, and a repository without a folder
+        let app = storage("alice/app");
+        std::fs::remove_dir_all(app.join("objects")).expect("remove objects");
+        std::fs::create_dir_all(app.join("objects/pack")).expect("mkdir");
+        std::fs::remove_dir_all(storage("alice/empty")).expect("remove the folder");
+
+        let out = k.cli(&["check"]).run().assert_err();
+        assert_contains(&out.stdout, "problem: alice/app (id ", "the broken repository");
+        assert_contains(&out.stdout, "refs/heads/main points at", "which ref");
+        assert_contains(&out.stdout, "problem: alice/empty (id ", "the missing folder");
+        assert_contains(&out.stdout, "no repository folder at", "what is missing");
+        assert_contains(&out.stdout, &format!("not in the database: {}", gone.display()), "the leftover folder");
+        assert_contains(&out.stderr, "2 problems, 1 folders not in the database", "the count");
+    }
+}

@@ -3,6 +3,7 @@
 //! enforces protected branches. It must not know about HTTP, users or the database.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+mod check;
 pub mod hook;
 pub mod import;
 pub mod maintenance;

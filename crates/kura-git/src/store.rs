@@ -54,7 +54,7 @@ pub struct ServiceRequest<'a> {
 /// Repositories under one root, named by id: `<root>/ab/cd/<id>.git`.
 #[derive(Debug, Clone)]
 pub struct RepoStore {
-    root: PathBuf,
+    pub(crate) root: PathBuf,
     hooks_dir: PathBuf,
     git_home: PathBuf,
     hook_exe: PathBuf,

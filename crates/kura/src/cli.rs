@@ -29,6 +29,9 @@ pub enum Command {
     },
     /// Print the effective configuration, secrets redacted
     Config,
+    /// Check that the database and the repositories agree: every repository has its folder
+    /// and its refs' objects, and no folder is left over (run after a restore)
+    Check,
     /// Manage users
     #[command(subcommand)]
     User(UserCmd),

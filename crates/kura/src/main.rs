@@ -623,6 +623,28 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             ops.unprotect(&full_name, &pattern).await?;
             eprintln!("removed the protection {pattern:?} from {full_name}");
         }
+        Command::Check => {
+            let c = ops.check_storage().await?;
+            for p in &c.problems {
+                println!("problem: {p}");
+            }
+            for u in &c.unlisted {
+                println!("not in the database: {}", u.display());
+            }
+            if c.problems.is_empty() && c.unlisted.is_empty() {
+                println!(
+                    "checked {} repositories: the database and the repositories agree",
+                    c.checked
+                );
+            } else {
+                anyhow::bail!(
+                    "checked {} repositories: {} problems, {} folders not in the database (above); after a restore, restore the database and the repositories to the same time, or delete the repositories that have no data (kura repo delete) and move the unlisted folders away",
+                    c.checked,
+                    c.problems.len(),
+                    c.unlisted.len()
+                );
+            }
+        }
         Command::Mirror(cmd) => Box::pin(mirror(ops, cmd)).await?,
         Command::Trigger(cmd) => Box::pin(trigger::run(ops, cmd)).await?,
         Command::Serve { .. }

@@ -4,6 +4,7 @@
 //! private to this module. Split by domain: users and tokens, groups, repositories and
 //! permissions, the push log, mirrors, maintenance, and git processes.
 
+mod check;
 mod directory;
 mod error;
 mod git;
@@ -23,6 +24,7 @@ use kura_git::RepoStore;
 use kura_mirror::trigger::TriggerWorker;
 use kura_mirror::Worker;
 
+pub use check::StorageCheck;
 pub use directory::{DirectoryLink, SyncReport};
 pub use error::{ErrorKind, OpsError, Result};
 pub use import::{ImportRequest, Imported};
