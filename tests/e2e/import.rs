@@ -176,3 +176,61 @@ both! {
         assert!(!out.stderr.contains(TOKEN) && !out.stdout.contains(TOKEN));
     }
 }
+
+/// A shallow clone as the source: git would leave its refs out (and say success), so the import
+/// is refused and leaves nothing, whether the source is a local path or a Git server.
+#[test]
+fn a_shallow_source_is_refused() {
+    let gr = Standin::basic(&format!("gl:{TOKEN}"));
+    let k = Kura::start(Backend::Sqlite);
+    let full = k.root.join("full.git");
+    make_source(&k, &full);
+    let shallow = gr.bare("shallow");
+    k.git_ok(
+        &k.work,
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--depth",
+            "1",
+            &format!("file://{}", full.display()),
+            shallow.to_str().expect("utf-8"),
+        ],
+    );
+    let err = k
+        .cli(&[
+            "repo",
+            "import",
+            "admin/local",
+            "--from",
+            shallow.to_str().expect("utf-8"),
+        ])
+        .run()
+        .assert_err()
+        .stderr;
+    assert_contains(&err, "is a shallow clone", "a local shallow source");
+    let from = format!("{}/shallow.git", gr.endpoint());
+    let err = k
+        .cli(&[
+            "repo",
+            "import",
+            "admin/remote",
+            "--from",
+            &from,
+            "--username",
+            "gl",
+            "--password-stdin",
+        ])
+        .stdin(format!("{TOKEN}\n"))
+        .run()
+        .assert_err()
+        .stderr;
+    assert_contains(&err, "git did not take", "a shallow source behind a server");
+    assert_contains(&err, "shallow", "names the likely reason");
+    let repos = repo_names(&k);
+    assert!(
+        !repos.contains("admin/local") && !repos.contains("admin/remote"),
+        "{repos}"
+    );
+}

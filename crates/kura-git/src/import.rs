@@ -71,6 +71,17 @@ pub fn check_url(url: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Whether a local source is a shallow clone (its history cut off): such a source cannot be
+/// imported, since git leaves out the refs whose history it would have to cut.
+pub fn is_shallow_path(url: &str) -> bool {
+    let path = url.strip_prefix("file://").unwrap_or(url);
+    if !path.starts_with('/') {
+        return false;
+    }
+    let p = std::path::Path::new(path);
+    p.join("shallow").is_file() || p.join(".git/shallow").is_file()
+}
+
 /// How long an import may run in all, and how long it may move less than 1 KiB/s.
 pub const IMPORT_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 const STALL_SECS: &str = "120";
@@ -176,6 +187,46 @@ impl RepoStore {
                 } else {
                     last_lines(&out.stderr)
                 },
+            });
+        }
+        Ok(())
+    }
+
+    /// Deletes the named refs of repository `id` in one transaction (undoing an import).
+    pub async fn delete_refs(&self, id: i64, names: &[String]) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut child = self
+            .git()
+            .arg("--git-dir")
+            .arg(self.path_of(id))
+            .args(["update-ref", "--stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_err("cannot run git update-ref"))?;
+        let mut input = String::from("start\n");
+        for n in names {
+            input.push_str(&format!("delete {n}\n"));
+        }
+        input.push_str("commit\n");
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .map_err(io_err("cannot write to git update-ref"))?;
+        }
+        let out = child
+            .wait_with_output()
+            .await
+            .map_err(io_err("cannot wait for git update-ref"))?;
+        if !out.status.success() {
+            return Err(GitError::Git {
+                what: "update-ref".into(),
+                stderr: last_lines(&out.stderr),
             });
         }
         Ok(())

@@ -30,6 +30,12 @@ pub struct Imported {
 impl Ops {
     pub async fn import_repo(&self, path: &RepoPath, req: ImportRequest<'_>) -> Result<Imported> {
         kura_git::import::check_url(&req.source.url).map_err(OpsError::Invalid)?;
+        if kura_git::import::is_shallow_path(&req.source.url) {
+            return Err(OpsError::ImportFailed(format!(
+                "{} is a shallow clone (its history is cut off): import from the full repository, or run git fetch --unshallow there first",
+                req.source.url
+            )));
+        }
         let existing = self.find_repo(path).await?;
         if let Some(repo) = &existing {
             let refs = self.store.refs(repo.id).await?;
@@ -70,17 +76,39 @@ impl Ops {
         };
         if !remote.refs.is_empty() {
             (req.say)(&format!("fetching into {path}"));
-            if let Err(e) = self
+            let fetched = self
                 .store
                 .fetch_all(repo.id, &req.source, req.progress)
                 .await
-            {
-                if created {
-                    if let Err(d) = self.delete_repo(path).await {
-                        tracing::warn!(error = %d, "cannot delete the repository of a failed import");
+                .map_err(|e| source_failed(&req.source, e));
+            // git exits 0 even when it refused some refs (a shallow source, say): every ref the
+            // source listed must be here, or the import is undone.
+            let outcome = match fetched {
+                Ok(()) => {
+                    let got = self.store.refs(repo.id).await?;
+                    let missing: Vec<&str> = remote
+                        .refs
+                        .keys()
+                        .filter(|r| !got.contains_key(*r))
+                        .map(String::as_str)
+                        .collect();
+                    if missing.is_empty() {
+                        Ok(())
+                    } else {
+                        Err(OpsError::ImportFailed(format!(
+                            "importing from {} failed: git did not take {} of the source's refs ({}{}); a shallow source (a clone with its history cut off) is one reason: import from the full repository",
+                            req.source.url,
+                            missing.len(),
+                            missing[..missing.len().min(5)].join(", "),
+                            if missing.len() > 5 { ", ..." } else { "" }
+                        )))
                     }
                 }
-                return Err(source_failed(&req.source, e));
+                Err(e) => Err(e),
+            };
+            if let Err(e) = outcome {
+                self.undo_import(path, &repo, created).await;
+                return Err(e);
             }
         }
         let branch = default_branch(&remote, Some(&repo.default_branch));
@@ -114,6 +142,30 @@ impl Ops {
             maintenance,
             mirrors: mirrors.len(),
         })
+    }
+}
+
+impl Ops {
+    /// A failed import leaves nothing: the repository it made goes, or the refs it wrote into
+    /// an empty one do.
+    async fn undo_import(&self, path: &RepoPath, repo: &Repo, created: bool) {
+        let undone = if created {
+            self.delete_repo(path).await.map(|_| ())
+        } else {
+            match self.store.refs(repo.id).await {
+                Ok(refs) => {
+                    let names: Vec<String> = refs.into_keys().collect();
+                    self.store
+                        .delete_refs(repo.id, &names)
+                        .await
+                        .map_err(Into::into)
+                }
+                Err(e) => Err(e.into()),
+            }
+        };
+        if let Err(e) = undone {
+            tracing::warn!(error = %e, repo = %path, "cannot undo a failed import");
+        }
     }
 }
 
