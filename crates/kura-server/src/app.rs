@@ -206,13 +206,16 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         .filter(|_| state.ops.directory().is_some())
         .map(|l| crate::directory::spawn_sync(state.ops.clone(), l.sync_interval));
     // Repositories the pages opened are closed once idle (their packs stay mapped while open).
+    // ... and so are password checks' working memories (about 19 MiB each).
     let sweeper = {
         let ops = state.ops.clone();
+        let passwords = state.passwords.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(15));
             loop {
                 tick.tick().await;
                 ops.close_idle_repositories();
+                passwords.release_idle(std::time::Duration::from_secs(60));
             }
         })
     };

@@ -27,16 +27,36 @@ pub enum Busy {
 pub struct Passwords {
     slots: Semaphore,
     /// One working memory per slot; a permit guarantees one is free.
-    memory: Mutex<Vec<ArgonMemory>>,
+    memory: Mutex<Pool>,
     wait: Duration,
     verified: Recent<()>,
 }
 
+/// The working memories not in use, and when one was last handed out.
+#[derive(Default)]
+struct Pool {
+    free: Vec<ArgonMemory>,
+    last_used: Option<std::time::Instant>,
+}
+
 impl Passwords {
+    /// Frees the working memories when no password was checked for `idle`: a burst of
+    /// sign-ins should not keep about 19 MiB per slot for the rest of the process's life.
+    /// Returns how many were freed.
+    pub fn release_idle(&self, idle: Duration) -> usize {
+        let mut pool = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+        if pool.last_used.is_some_and(|t| t.elapsed() < idle) {
+            return 0;
+        }
+        let n = pool.free.len();
+        pool.free = Vec::new();
+        n
+    }
+
     pub fn new(concurrency: usize, wait: Duration, ttl: Duration) -> Passwords {
         Passwords {
             slots: Semaphore::new(concurrency.max(1)),
-            memory: Mutex::new(Vec::new()),
+            memory: Mutex::new(Pool::default()),
             wait,
             verified: Recent::new(ttl),
         }
@@ -68,12 +88,11 @@ impl Passwords {
             .map_err(|e| Busy::Failed(e.to_string()))?;
         on_verify();
         let hash = user.map(|u| u.password_hash.clone());
-        let mut memory = self
-            .memory
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop()
-            .unwrap_or_default();
+        let mut memory = {
+            let mut pool = self.memory.lock().unwrap_or_else(|p| p.into_inner());
+            pool.last_used = Some(std::time::Instant::now());
+            pool.free.pop().unwrap_or_default()
+        };
         let (ok, memory) = tokio::task::spawn_blocking(move || {
             let ok = crate::ops::verify_password(hash.as_deref(), &password, &mut memory);
             (ok, memory)
@@ -83,6 +102,7 @@ impl Passwords {
         self.memory
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .free
             .push(memory);
         if let (true, Some(k)) = (ok, key) {
             self.verified.put(k, ());
@@ -150,5 +170,27 @@ mod tests {
         let _held = p.slots.acquire().await.unwrap();
         let r = p.check(None, "x".into(), || {}).await;
         assert!(matches!(r, Err(Busy::Saturated)), "{r:?}");
+    }
+
+    #[tokio::test]
+    async fn idle_working_memory_is_freed() {
+        let p = Passwords::new(2, Duration::from_secs(5), Duration::from_secs(0));
+        let bob = user(kura_db::secrets::hash_password("right-password"));
+        assert!(p
+            .check(Some(&bob), "right-password".into(), || {})
+            .await
+            .unwrap());
+        assert_eq!(
+            p.release_idle(Duration::from_secs(60)),
+            0,
+            "used just now: kept"
+        );
+        assert_eq!(p.release_idle(Duration::ZERO), 1, "idle: freed");
+        assert_eq!(p.release_idle(Duration::ZERO), 0);
+        // and a later check allocates again
+        assert!(p
+            .check(Some(&bob), "right-password".into(), || {})
+            .await
+            .unwrap());
     }
 }
