@@ -186,7 +186,7 @@ fn read_stdin_password() -> Result<String> {
         .context("cannot read the password from stdin")?;
     let pw = s.trim_end_matches(['\n', '\r']).to_string();
     if pw.is_empty() {
-        anyhow::bail!("no password on stdin: pipe it in, e.g. echo 'long password' | kura user add NAME --password-stdin");
+        anyhow::bail!("no password on stdin: --password-stdin reads it from standard input; pipe it in, e.g. echo \"$PASSWORD\" | kura ... --password-stdin");
     }
     Ok(pw)
 }
