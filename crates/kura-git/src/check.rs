@@ -1,9 +1,8 @@
 //! Does the store hold what the database lists? For `kura check`, after a restore.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 
-use crate::{io_err, RepoStore, Result};
+use crate::{RepoStore, Result};
 
 impl RepoStore {
     /// Every repository folder in the store, by id (`<root>/ab/cd/<id>.git`).
@@ -46,7 +45,7 @@ impl RepoStore {
         if !path.join("objects").is_dir() {
             return Ok(vec![format!("no repository folder at {}", path.display())]);
         }
-        let refs = match self.refs(id).await {
+        let refs = match self.refs(id, &[]).await {
             Ok(r) => r,
             Err(e) => return Ok(vec![format!("its refs cannot be read: {e}")]),
         };
@@ -54,32 +53,10 @@ impl RepoStore {
             return Ok(Vec::new());
         }
         // `cat-file --batch-check` answers `<oid> missing` for an object that is not there.
-        let mut child = self
-            .git()
-            .arg("--git-dir")
-            .arg(&path)
-            .args(["cat-file", "--batch-check"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(io_err("cannot run git cat-file"))?;
-        let mut input = String::new();
-        for oid in refs.values() {
-            input.push_str(oid);
-            input.push('\n');
-        }
-        if let Some(mut stdin) = child.stdin.take() {
-            use tokio::io::AsyncWriteExt;
-            stdin
-                .write_all(input.as_bytes())
-                .await
-                .map_err(io_err("cannot write to git cat-file"))?;
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(io_err("cannot wait for git cat-file"))?;
+        let input: String = refs.values().map(|oid| format!("{oid}\n")).collect();
+        let out = self
+            .git_with_input(id, &["cat-file", "--batch-check"], &input)
+            .await?;
         let missing: std::collections::HashSet<&str> = std::str::from_utf8(&out.stdout)
             .unwrap_or("")
             .lines()

@@ -136,20 +136,11 @@ impl RepoStore {
                 stderr: last_lines(&out.stderr),
             });
         }
-        let mut r = RemoteRefs::default();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
-            if let Some(rest) = line.strip_prefix("ref: ") {
-                if let Some((target, "HEAD")) = rest.split_once('\t') {
-                    r.head = target.strip_prefix("refs/heads/").map(String::from);
-                }
-                continue;
-            }
-            if let Some((oid, name)) = line.split_once('\t') {
-                if name != "HEAD" && !name.ends_with("^{}") {
-                    r.refs.insert(name.to_string(), oid.to_string());
-                }
-            }
-        }
+        let (refs, head) = parse_ls_remote(&String::from_utf8_lossy(&out.stdout));
+        let r = RemoteRefs {
+            head: head.and_then(|h| h.strip_prefix("refs/heads/").map(String::from)),
+            refs,
+        };
         Ok(r)
     }
 
@@ -194,35 +185,17 @@ impl RepoStore {
 
     /// Deletes the named refs of repository `id` in one transaction (undoing an import).
     pub async fn delete_refs(&self, id: i64, names: &[String]) -> Result<()> {
-        use tokio::io::AsyncWriteExt;
         if names.is_empty() {
             return Ok(());
         }
-        let mut child = self
-            .git()
-            .arg("--git-dir")
-            .arg(self.path_of(id))
-            .args(["update-ref", "--stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(io_err("cannot run git update-ref"))?;
         let mut input = String::from("start\n");
         for n in names {
             input.push_str(&format!("delete {n}\n"));
         }
         input.push_str("commit\n");
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(input.as_bytes())
-                .await
-                .map_err(io_err("cannot write to git update-ref"))?;
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(io_err("cannot wait for git update-ref"))?;
+        let out = self
+            .git_with_input(id, &["update-ref", "--stdin"], &input)
+            .await?;
         if !out.status.success() {
             return Err(GitError::Git {
                 what: "update-ref".into(),
@@ -232,13 +205,45 @@ impl RepoStore {
         Ok(())
     }
 
-    /// Every ref of repository `id` (`refs/…` name to object id).
-    pub async fn refs(&self, id: i64) -> Result<BTreeMap<String, String>> {
+    /// Runs git in repository `id` with `input` on its stdin; its output, whatever the status.
+    pub(crate) async fn git_with_input(
+        &self,
+        id: i64,
+        args: &[&str],
+        input: &str,
+    ) -> Result<std::process::Output> {
+        use tokio::io::AsyncWriteExt;
+        let what = args.first().copied().unwrap_or("git");
+        let mut child = self
+            .git()
+            .arg("--git-dir")
+            .arg(self.path_of(id))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(io_err(format!("cannot run git {what}")))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input.as_bytes())
+                .await
+                .map_err(io_err(format!("cannot write to git {what}")))?;
+        }
+        child
+            .wait_with_output()
+            .await
+            .map_err(io_err(format!("cannot wait for git {what}")))
+    }
+
+    /// The refs of repository `id` matching `patterns` (all when empty): name to object id.
+    pub async fn refs(&self, id: i64, patterns: &[String]) -> Result<BTreeMap<String, String>> {
         let out = self
             .git()
             .arg("--git-dir")
             .arg(self.path_of(id))
             .args(["for-each-ref", "--format=%(refname) %(objectname)"])
+            .args(patterns)
             .output()
             .await
             .map_err(io_err("cannot run git for-each-ref"))?;
@@ -254,6 +259,27 @@ impl RepoStore {
             .map(|(n, o)| (n.to_string(), o.to_string()))
             .collect())
     }
+}
+
+/// `git ls-remote --symref` output: the refs (peeled `^{}` lines and HEAD left out) and the
+/// ref HEAD names. Also read by the mirrors.
+pub fn parse_ls_remote(text: &str) -> (BTreeMap<String, String>, Option<String>) {
+    let mut head = None;
+    let mut refs = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("ref: ") {
+            if let Some((target, "HEAD")) = rest.split_once('\t') {
+                head = Some(target.to_string());
+            }
+            continue;
+        }
+        if let Some((oid, name)) = line.split_once('\t') {
+            if name != "HEAD" && !name.ends_with("^{}") {
+                refs.insert(name.to_string(), oid.to_string());
+            }
+        }
+    }
+    (refs, head)
 }
 
 /// The last few meaningful lines of git's stderr, on one line (no progress, no hints).

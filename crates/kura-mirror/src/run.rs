@@ -257,21 +257,7 @@ impl Git<'_> {
             "refs/tags/*",
         ]);
         let text = self.output(cmd, "ls-remote").await?;
-        let mut head = None;
-        let mut refs = Refs::new();
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("ref: ") {
-                if let Some((target, "HEAD")) = rest.split_once('\t') {
-                    head = Some(target.to_string());
-                }
-                continue;
-            }
-            if let Some((oid, name)) = line.split_once('\t') {
-                if name != "HEAD" && !name.ends_with("^{}") {
-                    refs.insert(name.to_string(), oid.to_string());
-                }
-            }
-        }
+        let (refs, head) = kura_git::import::parse_ls_remote(&text);
         Ok((refs, head))
     }
 

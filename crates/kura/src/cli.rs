@@ -233,30 +233,16 @@ pub enum RepoCmd {
         /// https://host/group/project.git or /path/to/repo.git
         #[arg(long, value_name = "URL")]
         from: String,
-        /// User name at the source (GitLab: any name with a token as the password)
-        #[arg(long)]
-        username: Option<String>,
-        /// Read the source's password or token from stdin
-        #[arg(long)]
-        password_stdin: bool,
-        /// Make a repository the import creates readable by everyone
-        #[arg(long)]
-        public: bool,
+        #[command(flatten)]
+        source: ImportArgs,
     },
     /// Import many repositories: FILE has one `NAMESPACE/NAME URL` per line (# comments);
     /// goes on past failures and prints a summary
     ImportMany {
-        /// The list (`-` for stdin is not allowed: stdin carries the password)
+        /// The list (not stdin: stdin carries the password)
         file: PathBuf,
-        /// User name at the source, for every line
-        #[arg(long)]
-        username: Option<String>,
-        /// Read the source's password or token from stdin, for every line
-        #[arg(long)]
-        password_stdin: bool,
-        /// Make the repositories the import creates readable by everyone
-        #[arg(long)]
-        public: bool,
+        #[command(flatten)]
+        source: ImportArgs,
     },
     /// Repack (with bitmaps), refresh the commit-graph, pack refs, prune old loose objects
     Maintain {
@@ -265,6 +251,20 @@ pub enum RepoCmd {
         #[arg(long)]
         full: bool,
     },
+}
+
+/// How `kura repo import` and `import-many` sign in at the source, and what they create.
+#[derive(clap::Args)]
+pub struct ImportArgs {
+    /// User name at the source (GitLab: any name with a token as the password)
+    #[arg(long)]
+    pub username: Option<String>,
+    /// Read the source's password or token from stdin (used for every line of a list)
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Make the repositories the import creates readable by everyone
+    #[arg(long)]
+    pub public: bool,
 }
 
 #[derive(Subcommand)]

@@ -586,21 +586,22 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
         Command::Repo(RepoCmd::Import {
             full_name,
             from,
-            username,
-            password_stdin,
-            public,
+            source,
         }) => {
-            let creds = import::Credentials::read(username, password_stdin)?;
-            import::import(ops, &config.public_url(), &full_name, &from, creds, public).await?
+            let creds = import::Credentials::read(source.username, source.password_stdin)?;
+            import::import(
+                ops,
+                &config.public_url(),
+                &full_name,
+                &from,
+                creds,
+                source.public,
+            )
+            .await?
         }
-        Command::Repo(RepoCmd::ImportMany {
-            file,
-            username,
-            password_stdin,
-            public,
-        }) => {
-            let creds = import::Credentials::read(username, password_stdin)?;
-            import::import_many(ops, &file, creds, public).await?
+        Command::Repo(RepoCmd::ImportMany { file, source }) => {
+            let creds = import::Credentials::read(source.username, source.password_stdin)?;
+            import::import_many(ops, &file, creds, source.public).await?
         }
         Command::Repo(RepoCmd::Maintain { full_name, full }) => {
             let repo = ops.repo(&full_name).await?;

@@ -26,27 +26,7 @@ impl Ops {
         repo: &Repo,
         names: &[String],
     ) -> Result<std::collections::HashMap<String, String>> {
-        let out = self
-            .store
-            .git()
-            .arg("-C")
-            .arg(self.store.path_of(repo.id))
-            .args(["for-each-ref", "--format=%(refname) %(objectname)"])
-            .args(names)
-            .output()
-            .await
-            .map_err(|e| super::OpsError::Storage(format!("cannot run git for-each-ref: {e}")))?;
-        if !out.status.success() {
-            return Err(super::OpsError::Storage(format!(
-                "git for-each-ref failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(n, o)| (n.to_string(), o.to_string()))
-            .collect())
+        Ok(self.store.refs(repo.id, names).await?.into_iter().collect())
     }
 
     /// A fresh file for one push's noted updates.

@@ -38,7 +38,7 @@ impl Ops {
         }
         let existing = self.find_repo(path).await?;
         if let Some(repo) = &existing {
-            let refs = self.store.refs(repo.id).await?;
+            let refs = self.store.refs(repo.id, &[]).await?;
             if !refs.is_empty() {
                 return Err(OpsError::Invalid(format!(
                     "{path} already has {} branches or tags: import only into a new or empty repository (choose another name, or delete it first)",
@@ -85,7 +85,7 @@ impl Ops {
             // source listed must be here, or the import is undone.
             let outcome = match fetched {
                 Ok(()) => {
-                    let got = self.store.refs(repo.id).await?;
+                    let got = self.store.refs(repo.id, &[]).await?;
                     let missing: Vec<&str> = remote
                         .refs
                         .keys()
@@ -152,7 +152,7 @@ impl Ops {
         let undone = if created {
             self.delete_repo(path).await.map(|_| ())
         } else {
-            match self.store.refs(repo.id).await {
+            match self.store.refs(repo.id, &[]).await {
                 Ok(refs) => {
                     let names: Vec<String> = refs.into_keys().collect();
                     self.store
