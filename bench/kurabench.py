@@ -99,9 +99,9 @@ for _m in ("quick", "full"):
     MODES[_m]["pages_gen"] = MODES["full"]["gen"]
 MODES["tiny"]["pages_gen"] = MODES["tiny"]["gen"]
 
-GROUPS = ("clone", "throughput", "refs", "push", "pages", "triggers")
+GROUPS = ("clone", "throughput", "refs", "push", "cache", "stages", "memory", "pages", "triggers")
 # the groups measured against a peer served by nginx + fcgiwrap (git http-backend or cgit)
-PEER_GROUPS = ("clone", "throughput", "refs", "push", "pages")
+PEER_GROUPS = ("clone", "throughput", "refs", "push", "cache", "stages", "pages")
 
 TARGETS = {
     # figure id -> (description, max ratio); lower is better for all of them
@@ -109,7 +109,13 @@ TARGETS = {
     "refs.ls-remote": ("ls-remote", 1.0),
     "refs.noop-fetch": ("no-op fetch", 1.0),
     "push": ("push", 1.1),
+    "cache.hit.cpu": ("server CPU per repeated identical clone (pack cache)", 0.1),
 }
+# figure 8: Kura's own RSS around a 200 MB push (absolute targets, MB)
+MEMORY_PUSH_MB = 200
+MEMORY_PEAK_TARGET_MB = 40.0
+MEMORY_AFTER_TARGET_MB = 25.0
+MEMORY_AFTER_S = 60
 IDLE_RSS_TARGET_MB = 25.0
 
 # figure 6, the browser pages: figure id -> (description, target for Kura's median in ms)
@@ -669,6 +675,13 @@ class Bench:
             gen_info = describe(gen, self.git)
         if reads:
             self.repos.append(Repo("gen", p.label(), gen, "main", "gen", gen_info))
+        if reads or self.want("cache") or self.want("stages"):
+            # the shape of a real project's history: 20 000 commits, hundreds of refs, mostly
+            # small text files and some binaries (the pages' repository, generated once)
+            rp: GenParams = self.mode["pages_gen"]
+            real = self.generated(rp)
+            self.repos.append(Repo("real", f"real-shaped: {rp.label()}", real, "main", "real",
+                                   describe(real, self.git)))
         if self.want("refs"):
             many_n = self.mode["many_refs"]
             many = self.cache / f"manyrefs-{p.key()}-{many_n}.git"
@@ -680,7 +693,7 @@ class Bench:
                      describe(many, self.git))
             )
         src_dir = self.work / "sources"
-        for i, path in enumerate((self.args.repo or []) if reads else []):
+        for i, path in enumerate((self.args.repo or []) if reads or self.want("cache") else []):
             path = Path(path).resolve()
             base = re.sub(r"[^A-Za-z0-9._-]", "-", path.name.removesuffix(".git")).strip(".-") or "repo"
             key = f"user{i + 1}-{base}"[:90]
@@ -693,6 +706,7 @@ class Bench:
         if self.want("push"):
             self.repos.append(Repo("push", "copy of the generated repository, pushed to", gen, "main", "push",
                                    dict(gen_info)))
+
         if self.want("pages"):
             pp: GenParams = self.mode["pages_gen"]
             base = self.generated(pp)
@@ -703,7 +717,7 @@ class Bench:
             self.repos.append(Repo("pages", f"{pp.label()} plus a commit adding {PAGES_FILE} "
                                    f"({PAGES_FILE_LINES} lines) and {PAGES_FILE_VERSIONS} commits that each change "
                                    "its last line", pages, "main", "pages", describe(pages, self.git)))
-        if not self.repos and not self.want("triggers"):
+        if not self.repos and not self.want("triggers") and not self.want("memory"):
             raise BenchError("nothing to measure")
 
     def kura_cli(self, *args, stdin=None) -> str:
@@ -721,6 +735,11 @@ class Bench:
             "KURA_ADMIN_PASSWORD": secrets.token_urlsafe(18),
             "KURA_SHUTDOWN_GRACE": "3s",
             "LC_ALL": "C",
+            # figures 1-4 measure git's own work: the pack cache is off for them, and on for
+            # figure 9 (Kura is restarted for it)
+            "KURA_PACK_CACHE_DIR": str(self.work / "kura-pack-cache"),
+            "KURA_PACK_CACHE_SIZE": "0",
+            "KURA_LOG_FORMAT": "json",
         }
         if self.want("triggers"):
             # webhooks may only reach the allowed targets: here the receiver on loopback
@@ -781,13 +800,27 @@ class Bench:
                     f"{repo.info['kura_maintain_seconds']} s, {repo.info['kura_after_maintain']}")
         self.maintain_available = r.returncode == 0
 
-        log_f = open(self.work / "kura.log", "wb")
+        if self.want("memory"):
+            self.kura_cli("repo", "create", "bench/memory", "--default-branch", "main")
+        self.kura_token = token
+        auth = base64.b64encode(f"benchpush:{token}".encode()).decode()
+        base = f"http://127.0.0.1:{self.kura_port}"
+        self.kura = Server("kura", base + "/bench", [], push_header=f"Authorization: Basic {auth}")
+        self.start_kura()
+
+    def start_kura(self, **env):
+        """(Re)starts `kura serve` with `env` added to its environment for good; a new process
+        has an empty pack cache."""
+        for item in [i for i in self.procs.items if i[0] == "kura"]:
+            item[1].terminate()
+            item[1].wait(timeout=60)
+            self.procs.items.remove(item)
+        self.kura_env.update(env)
+        log_f = open(self.work / "kura.log", "ab")
         p = self.procs.start("kura", [self.kura_bin, "serve"], env=self.kura_env, stdout=log_f,
                              stderr=subprocess.STDOUT, cwd=self.work)
-        base = f"http://127.0.0.1:{self.kura_port}"
-        wait_http(base + "/healthz")
-        auth = base64.b64encode(f"benchpush:{token}".encode()).decode()
-        self.kura = Server("kura", base + "/bench", [p.pid], push_header=f"Authorization: Basic {auth}")
+        wait_http(f"http://127.0.0.1:{self.kura_port}/healthz")
+        self.kura.roots = [p.pid]
         self.kura.idle = set(descendants([p.pid]))
 
     def setup_reference(self):
@@ -1221,6 +1254,159 @@ http {{
             label = f"{n} commit" + ("s" if n > 1 else "")
             self.add("push", "push", repo.key, "client wall time", "ms", res, "wall", proto=label, scale=1000)
             self.add("push.cpu", "push", repo.key, "server CPU", "ms", res, "cpu", proto=label, scale=1000)
+
+    # figure 9
+    def fig_cache(self, repo: Repo):
+        """Clones with the pack cache on: the first one after a restart (empty cache: the
+        pack is made and written to the cache while it is streamed) and repeated identical
+        ones (served from the cache), against the same clone from the reference."""
+        tmp = self.work / "clones"
+        on = {"KURA_PACK_CACHE_SIZE": "8GiB"}
+
+        def clone(srv, tag):
+            dest = tmp / f"{srv.name}-{tag}.git"
+            shutil.rmtree(dest, ignore_errors=True)
+            return self.git_cmd([self.git, "-c", "protocol.version=2", "clone", "--bare", "--quiet",
+                                 srv.url(repo.key), str(dest)], srv)
+
+        def first_for(srv, i):
+            if srv is self.kura:
+                self.start_kura(**on)  # a new process: an empty cache
+            return clone(srv, "first")
+
+        runs = max(3, self.mode["clone_runs"] // 2)
+        log(f"first clone with the pack cache on, v2, of {repo.key} ({runs} runs each, Kura restarted before each)")
+        res = self.alternate(runs, first_for, warmup=False)
+        self.add("cache.first.wall", "cached clone", repo.key, "first clone: client wall time", "s", res, "wall",
+                 proto="v2, cache empty")
+        self.add("cache.first.cpu", "cached clone", repo.key, "first clone: server CPU", "s", res, "cpu",
+                 proto="v2, cache empty")
+        log(f"repeated identical clones, v2, of {repo.key} ({self.mode['clone_runs']} runs each, from the cache)")
+        self.start_kura(**on)
+        res = self.alternate(self.mode["clone_runs"], lambda srv, i: clone(srv, "again"))
+        self.add("cache.hit.wall", "cached clone", repo.key, "repeated clone: client wall time", "s", res, "wall",
+                 proto="v2, from the cache")
+        self.add("cache.hit.cpu", "cached clone", repo.key, "repeated clone: server CPU", "s", res, "cpu",
+                 proto="v2, from the cache")
+        self.add("cache.hit.rss", "cached clone", repo.key, "repeated clone: server peak RSS (tree)", "MiB", res,
+                 "peak_rss", proto="v2, from the cache")
+        shutil.rmtree(tmp, ignore_errors=True)
+        self.start_kura(KURA_PACK_CACHE_SIZE="0")
+
+    # figure 10
+    def fig_stages(self, repo: Repo):
+        """Where the time of one `GET info/refs` goes: Kura's own debug lines per stage
+        (`request stage`), the response as the client sees it, the same for the reference, and
+        git's advertisement run directly with Kura's flags."""
+        runs = self.mode["small_runs"] * 3
+        self.start_kura(KURA_LOG="info,kura_server=debug")
+        out = {}
+        for proto in ("2", "0"):
+            hdr = {"Git-Protocol": "version=2"} if proto == "2" else {}
+            samples = {"kura": [], "reference": []}
+            ids = []
+            for i in range(-3, runs):
+                for srv in self.servers():
+                    u = urllib.parse.urlsplit(srv.url(repo.key))
+                    rid = f"bench-stages-{proto}-{i}-{secrets.token_hex(4)}"
+                    conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+                    t0 = time.perf_counter()
+                    conn.request("GET", u.path + "/info/refs?service=git-upload-pack",
+                                 headers={**hdr, "x-request-id": rid})
+                    resp = conn.getresponse()
+                    t_head = time.perf_counter() - t0
+                    body = resp.read()
+                    t_end = time.perf_counter() - t0
+                    conn.close()
+                    if resp.status != 200 or not body:
+                        raise BenchError(f"{srv.name}: GET info/refs answered {resp.status}")
+                    if i >= 0:
+                        samples[srv.name].append({"head": t_head * 1000, "end": t_end * 1000})
+                        if srv is self.kura:
+                            ids.append(rid)
+            time.sleep(0.5)
+            stages = self.stage_lines(ids)
+            direct = []
+            env = {"PATH": self.path, "HOME": str(self.work / "kura-home"), "GIT_CONFIG_NOSYSTEM": "1",
+                   "GIT_CONFIG_GLOBAL": "/dev/null", "LC_ALL": "C", **({"GIT_PROTOCOL": "version=2"} if proto == "2" else {})}
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                subprocess.run([self.git, "-c", "uploadpack.allowFilter=true", "-c", "uploadpack.allowAnySHA1InWant=false",
+                                "upload-pack", "--stateless-rpc", "--advertise-refs", str(repo.kura_dir)],
+                               env=env, stdout=subprocess.DEVNULL, check=True)
+                direct.append((time.perf_counter() - t0) * 1000)
+            med = lambda xs: statistics.median(xs) if xs else None  # noqa: E731
+            out[f"v{proto}"] = {
+                "repo": repo.key,
+                "runs": runs,
+                "kura_head_ms": med([x["head"] for x in samples["kura"]]),
+                "kura_end_ms": med([x["end"] for x in samples["kura"]]),
+                "reference_head_ms": med([x["head"] for x in samples["reference"]]),
+                "reference_end_ms": med([x["end"] for x in samples["reference"]]),
+                "direct_git_ms": med(direct),
+                "stages_ms": {k: med(v) for k, v in stages.items()},
+            }
+            log(f"  info/refs v{proto}: kura {out[f'v{proto}']['kura_end_ms']:.2f} ms, reference "
+                f"{out[f'v{proto}']['reference_end_ms']:.2f} ms, git alone {out[f'v{proto}']['direct_git_ms']:.2f} ms; "
+                + ", ".join(f"{k} {v:.2f}" for k, v in out[f"v{proto}"]["stages_ms"].items() if v is not None))
+        self.results["stages"] = out
+        self.start_kura(KURA_LOG="info")
+
+    def stage_lines(self, ids: list[str]) -> dict:
+        """{stage: [ms, ...]} from Kura's JSON log, for the requests with these ids."""
+        want = set(ids)
+        found: dict = {}
+        with open(self.work / "kura.log", errors="replace") as f:
+            for line in f:
+                if "request stage" not in line:
+                    continue
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue
+                spans = rec.get("spans") or []
+                span = rec.get("span") or {}
+                rid = span.get("request_id") or next((s.get("request_id") for s in spans if "request_id" in s), None)
+                fields = rec.get("fields", {})
+                if rid in want and "stage" in fields:
+                    found.setdefault(fields["stage"], []).append(int(fields.get("us", 0)) / 1000)
+        return found
+
+    # figure 8
+    def fig_memory(self):
+        """Kura's own RSS while a 200 MB push goes through it, and a minute after."""
+        src = self.work / "memory-src"
+        shutil.rmtree(src, ignore_errors=True)
+        env = self.client_env()
+        run([self.git, "init", "-q", "-b", "main", str(src)], env=env)
+        for k, v in (("core.compression", "0"), ("core.bigFileThreshold", "1m"), ("user.name", "Bench"),
+                     ("user.email", "bench@example.com")):
+            run([self.git, "-C", src, "config", k, v], env=env)
+        per = MEMORY_PUSH_MB // 4
+        for i in range(4):
+            with open(src / f"blob{i}.bin", "wb") as f:
+                f.write(os.urandom(per * MiB))
+        run([self.git, "-C", src, "add", "-A"], env=env)
+        run([self.git, "-C", src, "commit", "-q", "-m", "random data"], env=env)
+        self.start_kura()
+        time.sleep(2)
+        before = rss_of(self.kura.roots) / MiB
+        smp = Sampler(self.kura.roots, self.kura.idle)
+        smp.start()
+        t0 = time.perf_counter()
+        url = self.kura.url("memory")
+        run([self.git, "-C", src, "-c", f"http.extraHeader={self.kura.push_header}", "push", "--quiet", url,
+             "main:main"], env=env)
+        wall = time.perf_counter() - t0
+        smp.stop()
+        peak = smp.peak_roots / MiB
+        log(f"  {MEMORY_PUSH_MB} MB push: {wall:.1f} s, Kura's own peak RSS {peak:.1f} MiB (before: {before:.1f})")
+        time.sleep(MEMORY_AFTER_S)
+        after = rss_of(self.kura.roots) / MiB
+        log(f"  {MEMORY_AFTER_S} s after: {after:.1f} MiB")
+        self.results["memory"] = {"push_mb": MEMORY_PUSH_MB, "push_s": wall, "before_mib": before,
+                                  "peak_mib": peak, "after_mib": after, "after_s": MEMORY_AFTER_S}
+        shutil.rmtree(src, ignore_errors=True)
 
     # figure 5
     def idle_rss(self, when: str):
@@ -1665,18 +1851,25 @@ http {{
             self.check_same_refs()
         self.idle_rss("after start")
         want = self.want
-        read_repos = [r for r in self.repos if r.kind in ("gen", "user")]
+        read_repos = [r for r in self.repos if r.kind in ("gen", "real", "user")]
         for repo in read_repos:
             if want("clone"):
                 self.fig_clone(repo)
-        for repo in read_repos:
+        for repo in [r for r in read_repos if r.kind == "gen"]:
             if want("throughput"):
                 self.fig_throughput(repo)
-        for repo in [r for r in self.repos if r.kind in ("gen", "many", "user")]:
+        for repo in [r for r in self.repos if r.kind in ("gen", "many", "real", "user")]:
             if want("refs"):
                 self.fig_refs(repo)
         if want("push"):
             self.fig_push(next(r for r in self.repos if r.kind == "push"))
+        for repo in [r for r in read_repos if r.kind in ("gen", "real", "user")]:
+            if want("cache"):
+                self.fig_cache(repo)
+        if want("stages"):
+            self.fig_stages(next(r for r in self.repos if r.kind == "real"))
+        if want("memory"):
+            self.fig_memory()
         if want("pages"):
             self.idle_rss("before the pages")
             self.fig_pages(next(r for r in self.repos if r.kind == "pages"))
@@ -2068,6 +2261,12 @@ def markdown(results: dict, pages: bool = True, triggers: bool = True) -> str:
             v = idle["after start"]["kura_mib"]
             L.append(f"| Kura idle RSS ≤ {IDLE_RSS_TARGET_MB:g} MB | | | {v:.1f} MiB | "
                      f"{'✅' if v <= IDLE_RSS_TARGET_MB else '❌'} |")
+        mem = results.get("memory")
+        if mem:
+            for what, v, tgt in (("Kura's own peak RSS during a", mem["peak_mib"], MEMORY_PEAK_TARGET_MB),
+                                 (f"Kura's RSS {mem['after_s']} s after a", mem["after_mib"], MEMORY_AFTER_TARGET_MB)):
+                L.append(f"| {what} {mem['push_mb']} MB push ≤ {tgt:g} MB | memory | | {v:.1f} MiB | "
+                         f"{'✅' if v * MiB <= tgt * 1e6 else '❌'} |")
         L += prows
         L.append("")
     others = [f for f in results["figures"] if f["group"] not in ("pages", "triggers")]
@@ -2110,6 +2309,14 @@ def markdown(results: dict, pages: bool = True, triggers: bool = True) -> str:
                     f"{results['reference_setup'].get('fcgiwrap_workers', '?')} fcgiwrap workers): "
                     f"{a.get('reference_tree_mib', 0):.1f} MiB." if "reference_setup" in results else
                     "; no reference was started)."))
+    mem = results.get("memory")
+    if mem:
+        L.append("")
+        L.append(f"Memory (figure 8): a {mem['push_mb']} MB push (incompressible, one commit) to an empty "
+                 f"repository took {mem['push_s']:.1f} s; Kura's own process: {mem['before_mib']:.1f} MiB before, "
+                 f"{mem['peak_mib']:.1f} MiB at its peak (sampled every 20 ms), {mem['after_mib']:.1f} MiB "
+                 f"{mem['after_s']} s after the push.")
+    L += stages_markdown(results)
     r16 = results.get("kura_rss_16")
     if r16:
         L.append("")
@@ -2132,6 +2339,37 @@ def markdown(results: dict, pages: bool = True, triggers: bool = True) -> str:
              + (f" (groups run: {m['only']})" if m.get("only") else "")
              + f". Whole run {results.get('duration_s', 0) / 60:.1f} min.")
     return "\n".join(L) + "\n"
+
+
+STAGE_ORDER = (
+    ("authenticated", "authentication (the `Caller` extractor; anonymous here)"),
+    ("access decided", "the access decision (repository lookup in the database)"),
+    ("git started", "spawning `git upload-pack --advertise-refs`"),
+    ("first byte", "from the spawn to git's first output"),
+    ("output ended", "from the spawn to the end of git's output"),
+    ("git exited", "from the end of the output to git's exit status"),
+)
+
+
+def stages_markdown(results: dict) -> list[str]:
+    st = results.get("stages")
+    if not st:
+        return []
+    L = ["", f"Where the time of one `GET info/refs` goes (figure 10; `{next(iter(st.values()))['repo']}`, "
+         "medians of Kura's own `request stage` debug lines and of the client's view, ms):", "",
+         "| | v2 | v0 |", "|---|---|---|"]
+
+    def val(v):
+        return f"{v:.2f}" if isinstance(v, (int, float)) else "–"
+    for key, label in STAGE_ORDER:
+        L.append(f"| {label} | " + " | ".join(val(st[p]["stages_ms"].get(key)) for p in ("v2", "v0")) + " |")
+    for key, label in (("kura_head_ms", "Kura: response head at the client"),
+                       ("kura_end_ms", "Kura: whole response at the client"),
+                       ("reference_head_ms", "reference: response head at the client"),
+                       ("reference_end_ms", "reference: whole response at the client"),
+                       ("direct_git_ms", "git upload-pack --advertise-refs alone, with Kura's flags")):
+        L.append(f"| {label} | " + " | ".join(val(st[p].get(key)) for p in ("v2", "v0")) + " |")
+    return L
 
 
 def machine_block(results: dict) -> str:

@@ -22,6 +22,7 @@ mod matrix;
 mod mirror;
 mod names;
 mod network;
+mod pack_cache;
 mod pages;
 mod permissions;
 mod protected;

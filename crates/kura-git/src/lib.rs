@@ -8,6 +8,7 @@ pub mod hook;
 pub mod import;
 pub mod maintenance;
 pub mod policy;
+mod refs_state;
 pub mod report;
 mod store;
 

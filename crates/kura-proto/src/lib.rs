@@ -1,10 +1,11 @@
 //! Parsers of untrusted input that need nothing but the bytes: names and repository paths
 //! from URLs, the `Authorization` header, the `Git-Protocol` header, git's credential-helper
-//! queries, configuration values (networks, durations). Pure and small, so that
+//! queries, configuration values (networks, durations), which upload-pack requests are clones. Pure and small, so that
 //! they can be fuzzed on their own (`crates/kura-fuzz`). No I/O, no HTTP types.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod names;
+pub mod upload_request;
 
 /// What git asks a credential helper: the `key=value` lines up to the first blank line.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

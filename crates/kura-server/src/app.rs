@@ -42,6 +42,8 @@ pub struct AppState {
     /// Recent successful directory sign-ins.
     pub remembered: Arc<crate::directory::Remembered>,
     pub directory_health: Arc<crate::directory::Health>,
+    /// Clone packs on local disk; `None`: off.
+    pub pack_cache: Option<Arc<crate::pack_cache::PackCache>>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
                 config.ldap.as_ref().map_or(Duration::ZERO, |l| l.cache_ttl),
             )),
             directory_health: Arc::default(),
+            pack_cache: None,
             config: Arc::new(config),
             ops,
         }

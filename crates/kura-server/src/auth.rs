@@ -45,7 +45,13 @@ impl FromRequestParts<AppState> for Caller {
             .get::<ClientIp>()
             .map(|c| c.0)
             .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+        let started = std::time::Instant::now();
         let caller = authenticate(state, &parts.headers, ip).await?;
+        tracing::debug!(
+            stage = "authenticated",
+            us = started.elapsed().as_micros() as u64,
+            "request stage"
+        );
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

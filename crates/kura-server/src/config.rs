@@ -116,6 +116,12 @@ pub struct Config {
     /// A delivery still failing this long after its push is given up (redeliver by hand).
     #[serde(with = "duration")]
     pub trigger_retry_for: Duration,
+    /// Where clone packs are cached: local disk, never the shared repositories' folder
+    /// (default: `kura-pack-cache` in the system's temporary folder).
+    pub pack_cache_dir: Option<PathBuf>,
+    /// The pack cache's size limit (`0`: no cache).
+    #[serde(with = "size")]
+    pub pack_cache_size: u64,
     /// Sign-in with the company directory (`[ldap]`); none: local accounts only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ldap: Option<LdapConfig>,
@@ -344,6 +350,8 @@ impl Default for Config {
             trigger_timeout: Duration::from_secs(10),
             trigger_retry_max: Duration::from_secs(300),
             trigger_retry_for: Duration::from_secs(24 * 3600),
+            pack_cache_dir: None,
+            pack_cache_size: 2 << 30,
             ldap: None,
         }
     }
@@ -450,6 +458,16 @@ impl Config {
         }
         for c in self.allowed_cidrs.iter().chain(&self.trusted_proxies) {
             parse_net(c).map_err(ConfigError)?;
+        }
+        if let Some(dir) = &self.pack_cache_dir {
+            let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+            if abs(dir).starts_with(abs(&self.data_dir).join("repositories")) {
+                return Err(ConfigError(format!(
+                    "pack_cache_dir {} is inside the repositories' folder: give a folder on local disk outside {}",
+                    dir.display(),
+                    self.data_dir.join("repositories").display()
+                )));
+            }
         }
         kura_mirror::trigger::AllowList::parse(&self.trigger_allowed_targets)
             .map_err(ConfigError)?;
@@ -585,6 +603,9 @@ impl Config {
         }
         if self.ldap.is_none() {
             notes.push("[ldap]: local accounts only, no sign-in with the company directory");
+        }
+        if self.pack_cache_dir.is_none() && self.pack_cache_size > 0 {
+            notes.push("pack_cache_dir: kura-pack-cache in the system's temporary folder");
         }
         if !notes.is_empty() {
             out.push_str("\n# not set:\n");
@@ -777,9 +798,73 @@ mod duration {
     }
 }
 
+/// Sizes as `2GiB`, `500MiB`, `0` (bytesize's forms); printed in IEC units.
+mod size {
+    use super::Scalar;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        let text = if *n == 0 {
+            "0".to_string()
+        } else {
+            bytesize::ByteSize::b(*n).display().iec().to_string()
+        };
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        let text = match Scalar::deserialize(d)? {
+            Scalar::S(s) => s,
+            other => other.into_string(),
+        };
+        text.trim()
+            .parse::<bytesize::ByteSize>()
+            .map(|b| b.as_u64())
+            .map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{text:?} is not a size ({e}): write it as 500MiB, 2GiB or 0"
+                ))
+            })
+    }
+}
+
+impl Config {
+    /// The pack cache's folder (see `pack_cache_dir`).
+    pub fn pack_cache_dir(&self) -> PathBuf {
+        self.pack_cache_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("kura-pack-cache"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_and_print() {
+        #[derive(Deserialize, Serialize)]
+        struct S {
+            #[serde(with = "size")]
+            n: u64,
+        }
+        for (text, n) in [
+            ("2GiB", 2u64 << 30),
+            ("500 MiB", 500 << 20),
+            ("0", 0),
+            ("1048576", 1 << 20),
+        ] {
+            let s: S = toml::from_str(&format!("n = {text:?}")).unwrap();
+            assert_eq!(s.n, n, "{text}");
+            let back: S = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
+            assert_eq!(back.n, n);
+        }
+        let e = toml::from_str::<S>("n = \"lots\"")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("write it as 500MiB"), "{e}");
+    }
 
     #[test]
     fn durations_print_in_one_unit_and_read_back() {

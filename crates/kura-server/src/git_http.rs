@@ -135,7 +135,9 @@ async fn info_refs(
                 "Kura speaks only Git's smart HTTP protocol: use git 1.7 or later (?service=git-upload-pack or git-receive-pack)",
             )
         })?;
+    let started = std::time::Instant::now();
     let access = authorize(&state, &caller, &ns, &repo, service).await?;
+    stage("access decided", started);
     let protocol = git_protocol(&headers)?;
     let v2 = service == GitService::UploadPack
         && protocol
@@ -150,7 +152,7 @@ async fn info_refs(
         report_push: false,
         push_log: None,
     };
-    let output = start_git(&state, &req, Box::new(()), None, None).await?;
+    let output = start_git(&state, &req, Box::new(()), None, None, None).await?;
     // Protocol v2 starts with the capability advertisement; v0 with the service banner.
     let preamble = if v2 {
         Bytes::new()
@@ -205,6 +207,14 @@ async fn rpc(
         ));
     }
     let protocol = git_protocol(&parts.headers)?;
+    let body = if service == GitService::UploadPack {
+        match crate::git_cache::answer(&state, &caller, &access, protocol.as_deref(), body).await? {
+            crate::git_cache::Answer::Served(resp) => return Ok(resp),
+            crate::git_cache::Answer::Git(body) => body,
+        }
+    } else {
+        body
+    };
     let mut hook_env = Vec::new();
     let mut guard = None;
     let mut report_push = false;
@@ -278,7 +288,7 @@ async fn rpc(
         push_log: push_log.as_deref(),
     };
     let hold = guard.unwrap_or_else(|| Box::new(()));
-    let output = start_git(&state, &req, hold, Some(body), push_file).await?;
+    let output = start_git(&state, &req, hold, Some(body), push_file, None).await?;
     Ok(git_response(
         &format!("application/x-{}-result", service.name()),
         Body::from_stream(output),
@@ -289,13 +299,14 @@ async fn rpc(
 /// repository, or `503`), feeds it the request body, and hands it to a supervisor that kills
 /// it when the request stalls, runs too long or the client goes away; `hold` (the push lock)
 /// is released when git exits. Returns git's output as the response body.
-async fn start_git(
+pub(crate) async fn start_git(
     state: &AppState,
     req: &ServiceRequest<'_>,
     hold: Box<dyn std::any::Any + Send>,
     body: Option<Body>,
     push_file: Option<PushFile>,
-) -> Result<impl Stream<Item = io::Result<Bytes>>, HttpError> {
+    exited: Option<oneshot::Sender<bool>>,
+) -> Result<impl Stream<Item = io::Result<Bytes>> + Send + 'static, HttpError> {
     let Some(permit) = state.git_slots.acquire(req.repo_id).await else {
         tracing::warn!(
             service = req.service.name(),
@@ -309,7 +320,9 @@ async fn start_git(
         e.retry_after = Some(5);
         return Err(e);
     };
+    let spawning = std::time::Instant::now();
     let mut child = spawn(state, req)?;
+    stage("git started", spawning);
     let activity = Activity::new();
     let stdout = child.stdout.take();
     if let (Some(mut stdin), Some(body)) = (child.stdin.take(), body) {
@@ -343,12 +356,23 @@ async fn start_git(
     Ok(child_output(
         state,
         stdout,
-        exit,
-        gone,
-        activity,
+        Watch {
+            exit,
+            gone,
+            activity,
+        },
         push_file,
         req.service,
+        exited,
     ))
+}
+
+/// The supervisor's side of a child: its word on the exit, the client-gone signal, and the
+/// activity clock.
+struct Watch {
+    exit: oneshot::Receiver<(Ended, io::Result<ExitStatus>)>,
+    gone: oneshot::Sender<()>,
+    activity: Activity,
 }
 
 async fn push_policy(
@@ -401,12 +425,16 @@ fn spawn(state: &AppState, req: &ServiceRequest<'_>) -> Result<Child, HttpError>
 fn child_output(
     state: &AppState,
     stdout: Option<ChildStdout>,
-    exit: oneshot::Receiver<(Ended, io::Result<ExitStatus>)>,
-    gone: oneshot::Sender<()>,
-    activity: Activity,
+    watch: Watch,
     push_file: Option<PushFile>,
     service: GitService,
+    exited: Option<oneshot::Sender<bool>>,
 ) -> impl Stream<Item = io::Result<Bytes>> {
+    let Watch {
+        exit,
+        gone,
+        activity,
+    } = watch;
     let metrics = state.metrics.clone();
     let started = std::time::Instant::now();
     let span = tracing::Span::current();
@@ -423,6 +451,8 @@ fn child_output(
         metrics: std::sync::Arc<crate::metrics::Metrics>,
         push_file: Option<PushFile>,
         report: Option<ReportScanner>,
+        exited: Option<oneshot::Sender<bool>>,
+        first: bool,
     }
     stream::unfold(
         Some(State {
@@ -434,11 +464,17 @@ fn child_output(
             metrics,
             report: push_file.as_ref().map(|_| ReportScanner::new()),
             push_file,
+            exited,
+            first: true,
         }),
         move |st| async move {
             let mut st = st?;
             match st.out.next().await {
                 Some(item) => {
+                    if std::mem::take(&mut st.first) {
+                        let _e = st.span.enter();
+                        stage("first byte", started);
+                    }
                     st.activity.touch();
                     if let (Some(r), Ok(bytes)) = (st.report.as_mut(), &item) {
                         r.feed(bytes);
@@ -446,7 +482,17 @@ fn child_output(
                     Some((item, Some(st)))
                 }
                 None => {
+                    let eof = std::time::Instant::now();
                     let ended = tokio::time::timeout(Duration::from_secs(60), &mut st.exit).await;
+                    {
+                        let _e = st.span.enter();
+                        stage("output ended", started);
+                        stage("git exited", eof);
+                    }
+                    if let Some(tx) = st.exited.take() {
+                        let _ = tx
+                            .send(matches!(&ended, Ok(Ok((Ended::Exited, Ok(s)))) if s.success()));
+                    }
                     log_exit(&st.span, service, ended);
                     // git has exited and its report-status has passed: log the push without
                     // holding up the pusher.
@@ -461,6 +507,16 @@ fn child_output(
             }
         },
     )
+}
+
+/// A debug line per stage of a request (`KURA_LOG=kura_server=debug`): `us` since `since`.
+/// `bench/run` reads them for its per-stage breakdown; free when debug is off.
+fn stage(name: &'static str, since: std::time::Instant) {
+    tracing::debug!(
+        stage = name,
+        us = since.elapsed().as_micros() as u64,
+        "request stage"
+    );
 }
 
 type Exit = Result<
@@ -489,7 +545,7 @@ fn log_exit(span: &tracing::Span, service: GitService, ended: Exit) {
     }
 }
 
-fn git_response(content_type: &str, body: Body) -> Response {
+pub(crate) fn git_response(content_type: &str, body: Body) -> Response {
     let mut resp = Response::new(body);
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(content_type) {

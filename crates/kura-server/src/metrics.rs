@@ -34,6 +34,12 @@ struct ServiceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    /// hit, follow (read while another request produces it), produce, bypass, none (not a clone)
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct MirrorLabels {
     repo: String,
     mirror: String,
@@ -55,6 +61,7 @@ pub struct Metrics {
     git: Family<ServiceLabels, Histogram>,
     verifications: Counter,
     directory_checks: Counter,
+    pack_cache: Family<CacheLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -94,6 +101,12 @@ impl Default for Metrics {
             "Passwords sent to the company directory; remembered sign-ins do not count",
             directory_checks.clone(),
         );
+        let pack_cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "kura_pack_cache_requests",
+            "upload-pack requests by what the pack cache did with them",
+            pack_cache.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -101,6 +114,7 @@ impl Default for Metrics {
             git,
             verifications,
             directory_checks,
+            pack_cache,
         }
     }
 }
@@ -108,6 +122,14 @@ impl Default for Metrics {
 impl Metrics {
     pub fn password_verified(&self) {
         self.verifications.inc();
+    }
+
+    pub fn pack_cache(&self, result: &str) {
+        self.pack_cache
+            .get_or_create(&CacheLabels {
+                result: result.to_string(),
+            })
+            .inc();
     }
 
     pub fn directory_checked(&self) {
@@ -195,6 +217,30 @@ pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Re
         last,
     );
     register_triggers(&state, &mut deliveries).await?;
+    if let Some(cache) = &state.pack_cache {
+        let st = cache.stats();
+        let bytes = Gauge::<i64>::default();
+        bytes.set(st.bytes as i64);
+        let entries = Gauge::<i64>::default();
+        entries.set(st.entries as i64);
+        let evictions: Counter = Counter::default();
+        evictions.inc_by(st.evictions);
+        deliveries.register(
+            "kura_pack_cache_bytes",
+            "Bytes of packs in the pack cache",
+            bytes,
+        );
+        deliveries.register(
+            "kura_pack_cache_entries",
+            "Packs in the pack cache",
+            entries,
+        );
+        deliveries.register(
+            "kura_pack_cache_evictions",
+            "Packs evicted to stay within pack_cache_size",
+            evictions,
+        );
+    }
     let mut body = String::new();
     encode_registry(&mut body, &state.metrics.registry)
         .and_then(|_| encode_registry(&mut body, &deliveries))

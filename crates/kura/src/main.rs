@@ -17,6 +17,24 @@ mod import;
 mod trigger;
 mod words;
 
+/// The pack cache is an optimisation: when its folder cannot be used, Kura serves without it.
+fn open_pack_cache(
+    config: &kura_server::Config,
+) -> Option<std::sync::Arc<kura_server::pack_cache::PackCache>> {
+    let dir = config.pack_cache_dir();
+    match kura_server::pack_cache::PackCache::open(&dir, config.pack_cache_size) {
+        Ok(Some(cache)) => {
+            tracing::info!(dir = %dir.display(), limit = config.pack_cache_size, "pack cache ready");
+            Some(cache)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!("running without the pack cache: {e}");
+            None
+        }
+    }
+}
+
 /// glibc's malloc raises its mmap threshold each time a large buffer is freed, and then keeps
 /// later large buffers in the heap for good: after a big push or a burst of clones, the server's
 /// RSS stayed 20-30 MiB above idle. Fixed thresholds give such memory back. The tunables are
@@ -224,7 +242,8 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("kura: created user admin with password {pw}");
                 println!("kura: this password is shown only once; sign in with it in the browser and change it under Settings, or with: kura user passwd admin");
             }
-            let state = kura_server::AppState::new(ops.clone(), config);
+            let mut state = kura_server::AppState::new(ops.clone(), config);
+            state.pack_cache = open_pack_cache(&state.config);
             kura_server::serve(state).await?;
             ops.close().await;
         }

@@ -83,6 +83,11 @@ impl KuraBuilder {
                 ADMIN_PASSWORD.to_string(),
             ),
             ("KURA_LOG_FORMAT".to_string(), "json".to_string()),
+            // Every server its own pack cache (the default folder is one per machine).
+            (
+                "KURA_PACK_CACHE_DIR".to_string(),
+                tmp.path().join("pack-cache").display().to_string(),
+            ),
         ];
         if let Some(pg) = &pg {
             env.push(("KURA_DATABASE_URL".to_string(), pg.url.clone()));
@@ -193,6 +198,9 @@ impl Kura {
         static SIBLINGS: AtomicU32 = AtomicU32::new(1);
         let n = SIBLINGS.fetch_add(1, Ordering::SeqCst);
         let mut env = self.env.clone();
+        let cache = self.root.join(format!("pack-cache-{n}"));
+        env.retain(|(ek, _)| ek != "KURA_PACK_CACHE_DIR");
+        env.push(("KURA_PACK_CACHE_DIR".into(), cache.display().to_string()));
         for (k, v) in extra {
             env.retain(|(ek, _)| ek != k);
             env.push((k.to_string(), v.to_string()));

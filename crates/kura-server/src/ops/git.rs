@@ -9,9 +9,37 @@ use tokio::process::Command;
 
 use super::{Ops, Result};
 
+#[derive(Debug, Clone, Copy)]
+pub struct ClonePoint {
+    pub refs: [u8; 32],
+    pub pack_bytes: u64,
+}
+
 impl Ops {
     pub fn git_service(&self, req: &ServiceRequest<'_>) -> Command {
         self.store.service(req)
+    }
+
+    /// What the pack cache needs to know before answering a clone: the refs' fingerprint and
+    /// the size of the repository's packs.
+    pub async fn clone_point(&self, repo_id: i64) -> std::io::Result<ClonePoint> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            Ok(ClonePoint {
+                refs: store.refs_state(repo_id)?,
+                pack_bytes: store.pack_bytes(repo_id)?,
+            })
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// The refs' fingerprint alone (after a pack was made: did the refs move meanwhile?).
+    pub async fn refs_state(&self, repo_id: i64) -> std::io::Result<[u8; 32]> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.refs_state(repo_id))
+            .await
+            .map_err(std::io::Error::other)?
     }
 
     /// Whether pushes to the repository are delivered somewhere (mirrors): then the push's
