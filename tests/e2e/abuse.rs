@@ -168,44 +168,97 @@ fn stalled_post(
     s
 }
 
+/// Stalled clones, with the pack cache (which reads a clone request before git starts) or
+/// without (git is started and its supervisor cuts it off).
+fn stalled_clones(b: Backend, cache: bool) {
+    let k = Kura::builder(b)
+        .env("KURA_PACK_CACHE_SIZE", if cache { "1GiB" } else { "0" })
+        .env("KURA_GIT_MAX_PROCESSES", "6")
+        .env("KURA_GIT_MAX_PROCESSES_PER_REPO", "3")
+        .env("KURA_GIT_QUEUE_WAIT", "1s")
+        .env("KURA_GIT_IDLE_TIMEOUT", "3s")
+        .start();
+    let alice = k.user_with_token("alice");
+    k.cli_ok(&["repo", "create", "alice/pub", "--public"]);
+    k.cli_ok(&["repo", "create", "alice/app"]);
+    for repo in ["alice/pub", "alice/app"] {
+        let dir = k.init_repo(
+            repo.replace('/', "-").as_str(),
+            &k.url_auth("alice", &alice, &format!("{repo}.git")),
+        );
+        k.commit(&dir, "a.txt", "1\n", "one");
+        k.git_ok(&dir, &["push", "-q", "origin", "main"]);
+    }
+    let conns: Vec<_> = (0..40)
+        .map(|_| stalled_post(&k, "/alice/pub.git/git-upload-pack", "upload-pack", None))
+        .collect();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let running = git_children(k.pid());
+    assert!(
+        running <= 3,
+        "{running} git children for one repository (limit 3)"
+    );
+    if cache {
+        // The pack cache reads a clone request before git starts: stalled ones start none.
+        assert_eq!(
+            running, 0,
+            "git children for requests whose body never came"
+        );
+    }
+    // another repository is served while the stalls last
+    let t = std::time::Instant::now();
+    k.git(
+        &k.work,
+        &[
+            "clone",
+            "-q",
+            &k.url_auth("alice", &alice, "alice/app.git"),
+            "bystander",
+        ],
+    )
+    .assert_ok();
+    println!(
+        "abuse: bystander clone during 40 stalled clones: {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
+    // the idle timeout ends the stalled children
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the stalled git children killed",
+        || git_children(k.pid()) == 0,
+    );
+    let why = if cache {
+        "the request body stalled"
+    } else {
+        "git request stopped"
+    };
+    wait_until(
+        std::time::Duration::from_secs(20),
+        "the stalled requests cut off",
+        || k.logs().contains(why),
+    );
+    assert_contains(&k.logs(), why, "the log says why");
+    drop(conns);
+    let r = k
+        .req("GET", "/alice/pub.git/info/refs?service=git-upload-pack")
+        .send();
+    assert_eq!(r.status, 200, "served again: {}", r.describe());
+    let peak_mb = rss_kb_peak(k.pid()) / 1024;
+    println!("abuse: 40 stalled clones: Kura peak RSS {peak_mb} MB");
+    assert!(
+        peak_mb < 200,
+        "Kura's peak RSS {peak_mb} MB under 40 stalled clones"
+    );
+}
+
 both! {
     /// Stalled clones hold at most the repository's git slots, queued ones get 503 after the
     /// queue wait, the idle timeout kills the stalled children, and other repositories are
     /// served meanwhile.
     fn stalled_clones_are_bounded_and_cut_off(b: Backend) {
-        let k = Kura::builder(b)
-            .env("KURA_GIT_MAX_PROCESSES", "6")
-            .env("KURA_GIT_MAX_PROCESSES_PER_REPO", "3")
-            .env("KURA_GIT_QUEUE_WAIT", "1s")
-            .env("KURA_GIT_IDLE_TIMEOUT", "3s")
-            .start();
-        let alice = k.user_with_token("alice");
-        k.cli_ok(&["repo", "create", "alice/pub", "--public"]);
-        k.cli_ok(&["repo", "create", "alice/app"]);
-        for repo in ["alice/pub", "alice/app"] {
-            let dir = k.init_repo(repo.replace('/', "-").as_str(), &k.url_auth("alice", &alice, &format!("{repo}.git")));
-            k.commit(&dir, "a.txt", "1\n", "one");
-            k.git_ok(&dir, &["push", "-q", "origin", "main"]);
-        }
-        let conns: Vec<_> = (0..40).map(|_| stalled_post(&k, "/alice/pub.git/git-upload-pack", "upload-pack", None)).collect();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
-        let running = git_children(k.pid());
-        assert!(running <= 3, "{running} git children for one repository (limit 3)");
-        // another repository is served while the stalls last
-        let t = std::time::Instant::now();
-        k.git(&k.work, &["clone", "-q", &k.url_auth("alice", &alice, "alice/app.git"), "bystander"]).assert_ok();
-        println!("abuse: bystander clone during 40 stalled clones: {:.2} s", t.elapsed().as_secs_f64());
-        // the idle timeout ends the stalled children
-        wait_until(std::time::Duration::from_secs(20), "the stalled git children killed", || git_children(k.pid()) == 0);
-        assert_contains(&k.logs(), "git request stopped", "the log says why");
-        drop(conns);
-        let r = k.req("GET", "/alice/pub.git/info/refs?service=git-upload-pack").send();
-        assert_eq!(r.status, 200, "served again: {}", r.describe());
-        let peak_mb = rss_kb_peak(k.pid()) / 1024;
-        println!("abuse: 40 stalled clones: Kura peak RSS {peak_mb} MB");
-        assert!(peak_mb < 200, "Kura's peak RSS {peak_mb} MB under 40 stalled clones");
+        stalled_clones(b, false);
+        stalled_clones(b, true);
     }
-
     /// A writer who sends two bytes and waits no longer blocks every other push to the
     /// repository: the idle timeout stops the stalled push and releases its lock.
     fn a_stalled_push_releases_the_repository(b: Backend) {

@@ -17,9 +17,10 @@ use crate::error::HttpError;
 use crate::git_http::{git_response, start_git};
 use crate::pack_cache::{Lookup, PackCache, Verdict};
 
-/// Clone requests are small (one line per wanted ref); longer bodies are fetches with many
-/// `have` lines or something else, and go to git without waiting for their end.
-const MAX_CLONE_REQUEST: usize = 1 << 20;
+/// Clone requests are small (one line per wanted ref: 6 000 refs are 300 KB); longer bodies
+/// are fetches with many `have` lines or something else, and go to git without waiting for
+/// their end. A `have` line seen on the way ends the wait early.
+const MAX_CLONE_REQUEST: usize = 512 * 1024;
 
 const CONTENT_TYPE: &str = "application/x-git-upload-pack-result";
 
@@ -138,10 +139,9 @@ async fn read_prefix(body: Body, idle: Duration) -> Result<Prefix, HttpError> {
             data.next().await
         } else {
             tokio::time::timeout(idle, data.next()).await.map_err(|_| {
-                HttpError::bad_request(format!(
-                    "the request body stalled for {}; try again",
-                    kura_proto::format_duration(idle)
-                ))
+                let idle = kura_proto::format_duration(idle);
+                tracing::warn!(%idle, "git request stopped: the request body stalled before git started");
+                HttpError::bad_request(format!("the request body stalled for {idle}; try again"))
             })?
         };
         match next {
@@ -152,13 +152,35 @@ async fn read_prefix(body: Body, idle: Duration) -> Result<Prefix, HttpError> {
                 )))
             }
             Some(Ok(chunk)) => {
+                // Where a `have` pkt-line could start that the last chunk did not show whole.
+                let from = buf.len().saturating_sub(8);
                 buf.extend_from_slice(&chunk);
-                if buf.len() > MAX_CLONE_REQUEST {
+                if buf.len() > MAX_CLONE_REQUEST || has_have_line(&buf[from..]) {
                     let head = stream::once(async move { Ok::<_, io::Error>(Bytes::from(buf)) });
                     let rest = data.map(|c| c.map_err(io::Error::other));
                     return Ok(Prefix::Partial(Body::from_stream(head.chain(rest))));
                 }
             }
         }
+    }
+}
+
+/// A `have <id>` pkt-line (SHA-1 or SHA-256): the request negotiates, it is not a clone.
+fn has_have_line(bytes: &[u8]) -> bool {
+    bytes
+        .windows(9)
+        .any(|w| w == b"0032have " || w == b"004ahave ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn have_lines_are_seen_across_chunks() {
+        assert!(!has_have_line(b"0000"));
+        assert!(has_have_line(b"xx0032have 1234"));
+        assert!(has_have_line(b"004ahave abcd"));
+        assert!(!has_have_line(b"0032want 1234"));
     }
 }
