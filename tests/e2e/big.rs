@@ -151,3 +151,91 @@ both! {
         assert!(status.success(), "idle kura must exit 0 on SIGTERM, got {status}");
     }
 }
+
+/// Lines of the server's log for finished `info/refs` requests.
+fn finished_advertisements(k: &Kura) -> usize {
+    k.logs()
+        .lines()
+        .filter(|l| l.contains("finished processing request") && l.contains("/info/refs"))
+        .count()
+}
+
+/// A rolling deploy's SIGTERM between a push's first request and its pack (the client builds
+/// a 200 MB pack in between): `/readyz` fails at once, the pack's requests that come after the
+/// signal are still served during `shutdown_blackout`, the push succeeds and Kura exits 0.
+#[test]
+fn sigterm_between_a_pushs_requests_loses_no_push() {
+    let mut k = Kura::builder(Backend::Sqlite)
+        .env("KURA_SHUTDOWN_BLACKOUT", "10s")
+        .start();
+    let tok = k.user_with_token("alice");
+    k.cli_ok(&["repo", "create", "alice/app"]);
+    let url = k.url_auth("alice", &tok, "alice/app.git");
+    let src = k.init_repo("src", &url);
+    k.commit(&src, "README", "base\n", "base");
+    k.git_ok(&src, &["push", "-q", "origin", "main"]);
+    k.git_ok(&src, &["config", "core.compression", "0"]);
+    random_file(&src.join("payload.bin"), 200);
+    k.git_ok(&src, &["add", "payload.bin"]);
+    k.git_ok(&src, &["commit", "-q", "-m", "200 MB"]);
+    let head = k.rev(&src, "HEAD");
+
+    let before = finished_advertisements(&k);
+    let cmd = k
+        .git_cmd(&src, &["push", "origin", "main"])
+        .timeout(Duration::from_secs(300));
+    let pusher = thread::spawn(move || cmd.run());
+    wait_until(Duration::from_secs(60), "the push's first request", || {
+        finished_advertisements(&k) > before || pusher.is_finished()
+    });
+    assert!(
+        !pusher.is_finished(),
+        "the push ended before SIGTERM could be sent"
+    );
+    k.sigterm();
+    wait_until(
+        Duration::from_secs(10),
+        "/readyz failing after SIGTERM",
+        || {
+            k.req("GET", "/readyz")
+                .try_send()
+                .is_ok_and(|r| r.status == 503)
+        },
+    );
+    let r = k.get("/healthz");
+    assert_eq!(
+        r.status,
+        200,
+        "new requests are still served in the blackout: {}",
+        r.describe()
+    );
+
+    let out = pusher.join().expect("push thread");
+    assert!(
+        out.status.success(),
+        "the push whose pack came after SIGTERM must succeed:\n{}\n--- kura log ---\n{}",
+        out.stderr,
+        k.logs()
+    );
+    let status = k.wait_exit(Duration::from_secs(90));
+    assert!(
+        status.success(),
+        "kura must exit 0 after SIGTERM, got {status}\n{}",
+        k.logs()
+    );
+    assert_contains(
+        &k.logs(),
+        "stopping: /readyz fails now",
+        "the log says what SIGTERM started",
+    );
+
+    k.spawn();
+    let url = k.url_auth("alice", &tok, "alice/app.git");
+    assert_eq!(
+        k.remote_ref(&url, "refs/heads/main"),
+        Some(head),
+        "the pushed commit is there after restart"
+    );
+    let st = k.stop_sigterm();
+    assert!(st.success());
+}

@@ -27,5 +27,6 @@ mod pages;
 mod permissions;
 mod protected;
 mod pushlog;
+mod replicas;
 mod trigger_pages;
 mod triggers;

@@ -95,11 +95,17 @@ impl Db {
              AND (m.lease_until IS NULL OR m.lease_until < $1) \
              AND m.next_attempt_at <= $1 AND ($2 = 0 OR m.id = $2) \
              AND EXISTS (SELECT 1 FROM deliveries j WHERE j.target_id = m.id AND j.done_at IS NULL) \
+             AND NOT EXISTS (SELECT 1 FROM repo_leases l WHERE l.repo_id = m.repo_id \
+                 AND l.holder <> $4 AND l.expires_at_ms > $5) \
              ORDER BY m.next_attempt_at, m.id LIMIT 1",
         )
         .bind(t)
         .bind(only.unwrap_or(0))
         .bind(kind.as_str())
+        // A repository another replica changed within its cache window reads stale here:
+        // the holder (or anyone, once the lease ran out) runs the delivery.
+        .bind(owner)
+        .bind(crate::now_ms())
         .fetch_optional(&self.pool)
         .await?;
         let Some((id,)) = candidate else {

@@ -9,6 +9,7 @@ mod mirrors;
 mod model;
 mod protections;
 mod pushes;
+mod replicas;
 mod repos;
 pub mod secrets;
 mod sessions;
@@ -22,6 +23,7 @@ pub use delivery::{Pending, Queued, RunRecord, RunSuccess, TargetKind};
 pub use maintenance::MaintenanceStatus;
 pub use mirrors::{Mirror, NewMirror};
 pub use pushes::{Push, PushedRef};
+pub use replicas::{Lease, Replica};
 pub use repos::NewRepo;
 pub use sessions::WebSession;
 pub use triggers::{
@@ -132,6 +134,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../../migr
 #[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
+    postgres: bool,
 }
 
 impl Db {
@@ -179,7 +182,10 @@ impl Db {
             })
             .connect_with(options)
             .await?;
-        let db = Db { pool };
+        let db = Db {
+            pool,
+            postgres: !sqlite,
+        };
         match backend {
             Backend::Sqlite => {
                 sqlx::query("PRAGMA journal_mode=WAL")
@@ -199,6 +205,11 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&db.pool).await?,
         }
         Ok(db)
+    }
+
+    /// PostgreSQL (several replicas may share it) rather than SQLite (one server).
+    pub fn is_postgres(&self) -> bool {
+        self.postgres
     }
 
     pub async fn begin(&self) -> Result<Tx> {
@@ -221,6 +232,14 @@ pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Milliseconds since the Unix epoch: leases and heartbeats of replicas.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
 }
 
@@ -596,6 +615,54 @@ mod lease_tests {
             (Some("packed"), None)
         );
         assert!(s.last_finished_at.is_some());
+
+        // A failed run is not "maintained": it is retried with a doubling wait.
+        let day_ago = now() - 24 * 3600;
+        assert!(!db
+            .repos_due_for_maintenance(day_ago)
+            .await
+            .unwrap()
+            .contains(&id));
+        for (n, wait) in [(1, 60), (2, 120)] {
+            assert!(db.claim_maintenance(id, "w1", 60).await.unwrap());
+            db.finish_maintenance(id, "w1", 7, Err("bad object refs/heads/main"))
+                .await
+                .unwrap();
+            let s = db.maintenance_status(id).await.unwrap();
+            assert_eq!(s.failures, n);
+            assert_eq!(s.last_error.as_deref(), Some("bad object refs/heads/main"));
+            assert_eq!(
+                s.last_result.as_deref(),
+                Some("packed"),
+                "the last good result stays"
+            );
+            assert_eq!(s.retry_at.unwrap() - s.last_finished_at.unwrap(), wait);
+            assert!(!db
+                .repos_due_for_maintenance(day_ago)
+                .await
+                .unwrap()
+                .contains(&id));
+        }
+        sqlx::query("UPDATE repo_maintenance SET retry_at = $1 WHERE repo_id = $2")
+            .bind(now() - 1)
+            .bind(id)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        assert!(
+            db.repos_due_for_maintenance(day_ago)
+                .await
+                .unwrap()
+                .contains(&id),
+            "a failed run is due again once its retry time came, however recent the run"
+        );
+        assert!(db.claim_maintenance(id, "w1", 60).await.unwrap());
+        db.finish_maintenance(id, "w1", 9, Ok("repacked"))
+            .await
+            .unwrap();
+        let s = db.maintenance_status(id).await.unwrap();
+        assert_eq!((s.failures, s.retry_at, s.last_error), (0, None, None));
+        assert_eq!(maintenance::maintenance_retry_secs(30), 6 * 3600);
     }
 
     #[tokio::test]

@@ -14,6 +14,16 @@ pub struct MaintenanceStatus {
     pub last_error: Option<String>,
     pub last_duration_ms: Option<i64>,
     pub runs: i64,
+    /// Failed runs in a row since the last success.
+    pub failures: i64,
+    /// When a failed run is tried again.
+    pub retry_at: Option<i64>,
+}
+
+/// The wait before retrying after `failures` failed runs in a row: 1 min, doubling, at most 6 h.
+pub fn maintenance_retry_secs(failures: i64) -> i64 {
+    let shift = failures.clamp(1, 20) - 1;
+    (60i64 << shift).min(6 * 3600)
 }
 
 impl Db {
@@ -69,30 +79,50 @@ impl Db {
         duration_ms: i64,
         outcome: std::result::Result<&str, &str>,
     ) -> Result<()> {
-        let (result, error) = match outcome {
-            Ok(r) => (Some(r), None),
-            Err(e) => (None, Some(e)),
+        let t = now();
+        match outcome {
+            Ok(r) => sqlx::query(
+                "UPDATE repo_maintenance SET lease_owner = NULL, lease_until = NULL, last_finished_at = $1, \
+                 last_result = $2, last_error = NULL, last_duration_ms = $3, runs = runs + 1, \
+                 failures = 0, retry_at = NULL WHERE repo_id = $4 AND lease_owner = $5",
+            )
+            .bind(t)
+            .bind(r)
+            .bind(duration_ms)
+            .bind(repo_id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?,
+            Err(e) => {
+                // Only the lease holder writes the row, so the count read here stays true.
+                let (failures,): (i64,) =
+                    sqlx::query_as("SELECT failures FROM repo_maintenance WHERE repo_id = $1")
+                        .bind(repo_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .unwrap_or((0,));
+                sqlx::query(
+                    "UPDATE repo_maintenance SET lease_owner = NULL, lease_until = NULL, last_finished_at = $1, \
+                     last_error = $2, last_duration_ms = $3, runs = runs + 1, failures = failures + 1, \
+                     retry_at = $4 WHERE repo_id = $5 AND lease_owner = $6",
+                )
+                .bind(t)
+                .bind(e)
+                .bind(duration_ms)
+                .bind(t + maintenance_retry_secs(failures + 1))
+                .bind(repo_id)
+                .bind(owner)
+                .execute(&self.pool)
+                .await?
+            }
         };
-        sqlx::query(
-            "UPDATE repo_maintenance SET lease_owner = NULL, lease_until = NULL, last_finished_at = $1, \
-             last_result = COALESCE($2, last_result), last_error = $3, last_duration_ms = $4, runs = runs + 1 \
-             WHERE repo_id = $5 AND lease_owner = $6",
-        )
-        .bind(now())
-        .bind(result)
-        .bind(error)
-        .bind(duration_ms)
-        .bind(repo_id)
-        .bind(owner)
-        .execute(&self.pool)
-        .await?;
         Ok(())
     }
 
     pub async fn maintenance_status(&self, repo_id: i64) -> Result<MaintenanceStatus> {
         let row = sqlx::query(
             "SELECT lease_owner, lease_until, last_started_at, last_finished_at, last_result, \
-             last_error, last_duration_ms, runs FROM repo_maintenance WHERE repo_id = $1",
+             last_error, last_duration_ms, runs, failures, retry_at FROM repo_maintenance WHERE repo_id = $1",
         )
         .bind(repo_id)
         .fetch_optional(&self.pool)
@@ -111,17 +141,22 @@ impl Db {
             last_error: r.try_get("last_error")?,
             last_duration_ms: r.try_get("last_duration_ms")?,
             runs: r.try_get("runs")?,
+            failures: r.try_get("failures")?,
+            retry_at: r.try_get("retry_at")?,
         })
     }
 
-    /// Repositories not maintained since `before` (never maintained first).
+    /// Repositories not maintained since `before` (never maintained first), and those whose
+    /// last run failed once their retry is due (a failure does not count as maintained).
     pub async fn repos_due_for_maintenance(&self, before: i64) -> Result<Vec<i64>> {
         let rows: Vec<(i64,)> = sqlx::query_as(
             "SELECT r.id FROM repos r LEFT JOIN repo_maintenance m ON m.repo_id = r.id \
-             WHERE m.last_finished_at IS NULL OR m.last_finished_at < $1 \
+             WHERE m.repo_id IS NULL OR m.last_finished_at IS NULL \
+             OR (m.retry_at IS NULL AND m.last_finished_at < $1) OR m.retry_at <= $2 \
              ORDER BY COALESCE(m.last_finished_at, 0), r.id",
         )
         .bind(before)
+        .bind(now())
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.into_iter().map(|(id,)| id).collect())

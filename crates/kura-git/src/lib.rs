@@ -28,6 +28,13 @@ pub enum GitError {
 
 pub type Result<T, E = GitError> = std::result::Result<T, E>;
 
+/// A name part unique across processes and hosts. Replicas share the data folder and, as
+/// containers, often run Kura under the same process id, so a pid never names a shared file.
+pub fn unique_suffix() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 16)
+}
+
 pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> GitError {
     let what = what.into();
     move |source| GitError::Io { what, source }

@@ -138,12 +138,89 @@ impl RepoStore {
             if !old_enough {
                 continue;
             }
-            let claimed = dir.join(format!("{name}.recovering-{}", std::process::id()));
+            let claimed = dir.join(format!("{name}.recovering-{}", crate::unique_suffix()));
             if std::fs::rename(e.path(), &claimed).is_ok() {
                 out.push((id, claimed));
             }
         }
         out
+    }
+
+    /// Removes the lock files of repository `id` (`refs/**.lock`, `packed-refs.lock`, and the
+    /// `*.lock` files of the top folder, `objects/pack` and `objects/info`, and `gc.pid`). Only
+    /// for a repository nobody can be writing: a replica taking over the write lease from one
+    /// whose lease ran out (a killed process leaves its locks, and git then refuses updates).
+    /// Returns the paths removed, relative to the repository.
+    pub fn remove_stale_locks(&self, id: i64) -> Vec<PathBuf> {
+        fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>, depth: usize) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                if is_dir && depth > 0 {
+                    walk(&p, base, out, depth - 1);
+                } else if !is_dir
+                    && p.extension().is_some_and(|x| x == "lock")
+                    && std::fs::remove_file(&p).is_ok()
+                {
+                    out.push(p.strip_prefix(base).unwrap_or(&p).to_path_buf());
+                }
+            }
+        }
+        let repo = self.path_of(id);
+        let mut out = Vec::new();
+        walk(&repo.join("refs"), &repo, &mut out, 32);
+        for dir in [
+            repo.clone(),
+            repo.join("objects/pack"),
+            repo.join("objects/info"),
+        ] {
+            walk(&dir, &repo, &mut out, 0);
+        }
+        walk(&repo.join("objects/info/commit-graphs"), &repo, &mut out, 0);
+        if std::fs::remove_file(repo.join("gc.pid")).is_ok() {
+            out.push("gc.pid".into());
+        }
+        out
+    }
+
+    /// Removes what interrupted creations, deletions and readiness probes left in `tmp/`
+    /// (their names are unique, so nothing reuses them); only entries older than `age`, so no
+    /// operation in flight in any replica loses its folder. Returns how many went.
+    pub fn sweep_tmp(&self, age: std::time::Duration) -> usize {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
+            return 0;
+        };
+        let mut removed = 0;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !(name.starts_with("new-")
+                || name.starts_with("deleted-")
+                || name.starts_with(".ready-"))
+            {
+                continue;
+            }
+            let Ok(meta) = e.metadata() else { continue };
+            let old_enough = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|el| el >= age);
+            if !old_enough {
+                continue;
+            }
+            let gone = if meta.is_dir() {
+                std::fs::remove_dir_all(e.path())
+            } else {
+                std::fs::remove_file(e.path())
+            };
+            if gone.is_ok() {
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// The `kura` binary (for hooks and Kura's credential helper).
@@ -171,7 +248,7 @@ impl RepoStore {
                 let path = dir.join(name);
                 let body = format!("#!/bin/sh\nexec \"$KURA_HOOK_EXE\" hook {name}\n");
                 if std::fs::read_to_string(&path).ok().as_deref() != Some(body.as_str()) {
-                    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+                    let tmp = dir.join(format!(".{name}.{}", crate::unique_suffix()));
                     std::fs::write(&tmp, &body)
                         .map_err(io_err(format!("cannot write {}", tmp.display())))?;
                     set_executable(&tmp)?;
@@ -267,7 +344,7 @@ impl RepoStore {
             // commit left behind (SQLite reuses a rolled-back id). Keep it aside, never serve it.
             let aside = self.root.join("tmp").join(format!(
                 "orphan-{id}-{}-{}",
-                std::process::id(),
+                crate::unique_suffix(),
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map(|d| d.as_millis())
@@ -284,7 +361,7 @@ impl RepoStore {
         let tmp = self
             .root
             .join("tmp")
-            .join(format!("new-{id}-{}", std::process::id()));
+            .join(format!("new-{id}-{}", crate::unique_suffix()));
         let _ = tokio::fs::remove_dir_all(&tmp).await;
         let out = self
             .git()
@@ -344,7 +421,7 @@ impl RepoStore {
         let aside = self
             .root
             .join("tmp")
-            .join(format!("deleted-{id}-{}", std::process::id()));
+            .join(format!("deleted-{id}-{}", crate::unique_suffix()));
         tokio::fs::rename(&path, &aside)
             .await
             .map_err(io_err(format!("cannot move {} aside", path.display())))?;
@@ -359,7 +436,7 @@ impl RepoStore {
         let probe = self
             .root
             .join("tmp")
-            .join(format!(".ready-{}", std::process::id()));
+            .join(format!(".ready-{}", crate::unique_suffix()));
         tokio::fs::write(&probe, b"ok")
             .await
             .map_err(io_err(format!("cannot write to {}", self.root.display())))?;

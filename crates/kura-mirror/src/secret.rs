@@ -111,7 +111,7 @@ impl SecretBox {
 /// no file or the whole key, never a part; a concurrent creator gets `AlreadyExists`.
 fn write_private(path: &Path, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let tmp = path.with_extension(format!("tmp-{}", kura_git::unique_suffix()));
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]

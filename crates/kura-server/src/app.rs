@@ -44,6 +44,10 @@ pub struct AppState {
     pub directory_health: Arc<crate::directory::Health>,
     /// Clone packs on local disk; `None`: off.
     pub pack_cache: Option<Arc<crate::pack_cache::PackCache>>,
+    /// Set at SIGTERM: `/readyz` fails from then on.
+    pub stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// This process among replicas sharing the folder (PostgreSQL); set once it listens.
+    pub replicas: Arc<OnceLock<Arc<crate::replicas::Replicas>>>,
 }
 
 impl AppState {
@@ -79,6 +83,8 @@ impl AppState {
             )),
             directory_health: Arc::default(),
             pack_cache: None,
+            stopping: Arc::default(),
+            replicas: Arc::default(),
             config: Arc::new(config),
             ops,
         }
@@ -132,6 +138,10 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
+            crate::replicas::route,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
             crate::metrics::track,
         ))
         .layer(axum::middleware::from_fn_with_state(
@@ -165,6 +175,12 @@ async fn drop_bad_request_id<B>(mut req: Request<B>) -> Request<B> {
 /// reads still work; leaving the load balancer would stop them too): it is named in the body.
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let directory = state.directory_health.line(&state.ops).unwrap_or_default();
+    if state.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: stopping (SIGTERM); requests are still served until the shutdown blackout ends, then the ones in flight finish\n".to_string(),
+        );
+    }
     match state.ops.unready().await {
         Some(why) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -200,6 +216,18 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         });
     }
     let _ = state.hook_url.set(format!("http://{hook_addr}"));
+    let heartbeat = match crate::replicas::Replicas::start(&state.ops, &state.config, addr).await {
+        Ok(Some((r, beat))) => {
+            let _ = state.replicas.set(r);
+            Some(beat)
+        }
+        Ok(None) => None,
+        Err(e) => {
+            return Err(std::io::Error::other(format!(
+                "cannot register this server among the replicas in the database: {e}"
+            )))
+        }
+    };
     let workers = state.ops.spawn_worker();
     let maintenance = crate::maintenance::spawn(state.clone());
     let directory_sync = state
@@ -228,13 +256,45 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         header_timeout: state.config.http_header_timeout,
         grace,
     };
+    let stopping = state.stopping.clone();
+    let blackout = state.config.shutdown_blackout;
+    let window = state.config.shared_cache_window;
+    let leases = state.replicas.get().map(|_| state.ops.clone());
+    let ops = state.ops.clone();
     let app = router(state);
-    let shutdown = shutdown_signal();
+    let signal = shutdown_signal(stopping, blackout);
+    // A replica keeps answering what it changed last until its write leases run out (others
+    // forward those repositories to it meanwhile), one cache window at most.
+    let shutdown = async move {
+        signal.await;
+        if let Some(ops) = leases {
+            let deadline = tokio::time::Instant::now() + window;
+            while let Ok(Some(until)) = ops.own_leases_until().await {
+                if tokio::time::Instant::now() >= deadline || !ops.other_replicas_alive().await {
+                    break;
+                }
+                tracing::info!(
+                    in_ms = until - kura_db::now_ms(),
+                    "stopping: still serving the repositories this replica changed last, until its write leases run out"
+                );
+                tokio::time::sleep(Duration::from_millis(
+                    (until - kura_db::now_ms()).clamp(100, 1000) as u64,
+                ))
+                .await;
+            }
+        }
+    };
     println!("kura: listening on http://{addr}");
     tracing::info!(%addr, "listening");
     crate::listen::serve(listener, app, limits, shutdown).await;
     for w in workers {
         w.abort();
+    }
+    if let Some(h) = heartbeat {
+        h.abort();
+        if let Err(e) = ops.unregister_replica().await {
+            tracing::warn!(error = %e, "cannot remove this replica's registration");
+        }
     }
     sweeper.abort();
     lag_log.abort();
@@ -248,9 +308,15 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT. The handlers are installed here, before the server says it
-/// listens, so that a signal that comes right after start drains instead of killing the process.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+/// Resolves `blackout` after SIGTERM or SIGINT (at once on a second signal). From the signal
+/// on, `/readyz` fails so the load balancer stops sending, while new requests are still served:
+/// a push's requests that come after its first must not find the port closed. The handlers are
+/// installed here, before the server says it listens, so that a signal that comes right after
+/// start drains instead of killing the process.
+fn shutdown_signal(
+    stopping: Arc<std::sync::atomic::AtomicBool>,
+    blackout: Duration,
+) -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
@@ -258,6 +324,19 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
         match (term, int) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
+                    _ = term.recv() => {},
+                    _ = int.recv() => {},
+                }
+                stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+                if blackout.is_zero() {
+                    return;
+                }
+                tracing::info!(
+                    blackout = %kura_proto::format_duration(blackout),
+                    "stopping: /readyz fails now; new requests are served until the blackout ends (a second SIGTERM ends it now)"
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(blackout) => {},
                     _ = term.recv() => {},
                     _ = int.recv() => {},
                 }

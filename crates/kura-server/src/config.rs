@@ -51,6 +51,22 @@ pub struct Config {
     pub session_ttl: Duration,
     #[serde(with = "duration")]
     pub shutdown_grace: Duration,
+    /// After SIGTERM, how long new requests are still served while `/readyz` fails (the load
+    /// balancer's deregistration delay): a push is several requests with packing in between.
+    #[serde(with = "duration")]
+    pub shutdown_blackout: Duration,
+    /// Use SQLite although its folder is on a network file system (NFS, EFS, FUSE, SMB), where
+    /// its locks do not hold; for people who know their file system does.
+    pub allow_sqlite_on_network_fs: bool,
+    /// How long a network file system client may show a stale view of the shared folder
+    /// (NFS/EFS: `acdirmax`, 60 s): a repository changed through one replica is served by it
+    /// for this long after the change (PostgreSQL only).
+    #[serde(with = "duration")]
+    pub shared_cache_window: Duration,
+    /// The URL other replicas reach this one at (e.g. `http://10.0.1.23:8080`); unset: the
+    /// address it listens on, an unspecified IP replaced by this host's own address.
+    #[serde(deserialize_with = "lenient_opt_string")]
+    pub peer_url: Option<String>,
     pub log_format: LogFormat,
     /// How long `post-receive` waits for mirrors before telling the pusher they are queued.
     #[serde(with = "duration")]
@@ -327,6 +343,10 @@ impl Default for Config {
             session_ttl: Duration::from_secs(7 * 24 * 3600),
             auth_failure_window: Duration::from_secs(300),
             shutdown_grace: Duration::from_secs(30),
+            shutdown_blackout: Duration::from_secs(10),
+            allow_sqlite_on_network_fs: false,
+            shared_cache_window: Duration::from_secs(60),
+            peer_url: None,
             log_format: LogFormat::Text,
             mirror_wait: Duration::from_secs(10),
             mirror_retry_max: Duration::from_secs(300),
@@ -412,6 +432,9 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         check_listen(&self.listen)?;
+        if let Some(u) = self.peer_url.as_deref().filter(|u| !u.is_empty()) {
+            check_http_url("peer_url", u, "http://10.0.1.23:8080")?;
+        }
         if let Some(u) = self.public_url.as_deref().filter(|u| !u.is_empty()) {
             check_http_url("public_url", u, "https://git.corp.example")?;
         }

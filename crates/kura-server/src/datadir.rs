@@ -48,6 +48,56 @@ pub fn check_database(config: &Config) -> Result<(), DataDirError> {
     }))
 }
 
+/// File systems whose locks SQLite cannot rely on (statfs `f_type`), by name.
+const NETWORK_FS: &[(i64, &str)] = &[
+    (0x6969, "NFS (EFS is NFS)"),
+    (0x6573_5546, "FUSE"),
+    (0x517b, "SMB"),
+    (0xff53_4d42, "CIFS"),
+    (0xfe53_4d42, "SMB2"),
+    (0x00c3_6400, "Ceph"),
+    (0x0102_1997, "9p"),
+    (0x5346_414f, "AFS"),
+    (0x6b41_4653, "AFS"),
+    (0x0bd0_0bd0, "Lustre"),
+    (0x4750_4653, "GPFS"),
+];
+
+/// The network file system `path` (or the nearest folder above it that exists) is on, if any.
+pub fn network_fs(path: &Path) -> Option<&'static str> {
+    let mut p = absolute(path);
+    loop {
+        if let Ok(st) = rustix::fs::statfs(&p) {
+            #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+            let kind = st.f_type as i64;
+            return NETWORK_FS.iter().find(|(m, _)| *m == kind).map(|(_, n)| *n);
+        }
+        if !p.pop() {
+            return None;
+        }
+    }
+}
+
+/// SQLite's locking and WAL are unsafe on network file systems (two writers can corrupt the
+/// file), so a SQLite database there is refused unless `allow_sqlite_on_network_fs` says the
+/// operator knows better.
+pub fn check_sqlite_filesystem(config: &Config) -> Result<(), DataDirError> {
+    let Some(file) = kura_db::sqlite_file(&config.database_url()) else {
+        return Ok(());
+    };
+    if config.allow_sqlite_on_network_fs {
+        return Ok(());
+    }
+    let file = absolute(Path::new(&file));
+    match network_fs(&file) {
+        None => Ok(()),
+        Some(kind) => Err(DataDirError(format!(
+            "the SQLite database {} is on a network file system ({kind}), where SQLite's locks do not hold and the database can be corrupted: use PostgreSQL (database_url = postgres://...) for a shared folder such as EFS, or put the SQLite file on local disk (database_url = sqlite:///local/path/kura.db); allow_sqlite_on_network_fs = true (KURA_ALLOW_SQLITE_ON_NETWORK_FS) overrides this for a file system you know locks correctly",
+            file.display()
+        ))),
+    }
+}
+
 /// After the database answered (PostgreSQL keeps no file here): the repositories' folder too.
 pub fn check_folder(config: &Config) -> Result<(), DataDirError> {
     if config.data_dir.is_dir() {

@@ -25,6 +25,7 @@ pub mod pack_cache;
 pub mod passwords;
 pub mod post_receive;
 pub mod recent;
+pub mod replicas;
 pub mod throttle;
 pub mod web;
 

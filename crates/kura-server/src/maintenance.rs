@@ -104,6 +104,14 @@ async fn prune_push_log(state: &AppState) {
     };
     crate::post_receive::recover_orphaned_notes(&state.ops, longest + Duration::from_secs(60))
         .await;
+    let store = state.ops.clone();
+    match tokio::task::spawn_blocking(move || store.sweep_tmp(Duration::from_secs(3600))).await {
+        Ok(0) | Err(_) => {}
+        Ok(n) => tracing::info!(
+            entries = n,
+            "removed what interrupted repository creations and deletions left"
+        ),
+    }
     // Expired browser sessions go at the same pace.
     match state.ops.prune_sessions().await {
         Ok(0) => {}
@@ -115,6 +123,21 @@ async fn prune_push_log(state: &AppState) {
 async fn run(state: &AppState, repo_id: i64, full: bool) {
     let Ok(Some(repo)) = state.ops.repo_by_id(repo_id).await else {
         return;
+    };
+    // Maintenance changes the folder: only under the repository's write lease.
+    let _lease = match state.replicas.get() {
+        None => None,
+        Some(r) => match r.lease_for(repo_id).await {
+            Ok(Some(l)) => Some(l),
+            Ok(None) => {
+                tracing::debug!(repo = %repo.full_name(), "another replica holds the repository; maintenance waits");
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(repo = %repo.full_name(), error = %e, "cannot take the repository's write lease");
+                return;
+            }
+        },
     };
     match state.ops.maintain(&repo, full, PACK_GRACE).await {
         Ok(Maintained::Done { .. }) => {}

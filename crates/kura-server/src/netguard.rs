@@ -71,7 +71,20 @@ pub async fn guard(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let ip = state.net.client_ip(peer.ip(), req.headers());
+    let mut ip = state.net.client_ip(peer.ip(), req.headers());
+    // A request another replica forwarded names the client it came from.
+    if let Some(r) = state.replicas.get() {
+        if r.from_peer(req.headers()) {
+            if let Some(c) = req
+                .headers()
+                .get(&crate::replicas::PEER_CLIENT)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<IpAddr>().ok())
+            {
+                ip = c;
+            }
+        }
+    }
     let path = req.uri().path();
     // Health probes come from the load balancer; internal calls carry a one-time push token.
     let health = path == "/healthz" || path == "/readyz" || path.starts_with("/-/internal/");

@@ -114,6 +114,7 @@ async fn open(config: &Config, create: bool) -> Result<Ops> {
     if !create {
         kura_server::datadir::check_database(config)?;
     }
+    kura_server::datadir::check_sqlite_filesystem(config)?;
     let url = config.database_url();
     let db = kura_db::Db::connect(&url)
         .await
@@ -233,6 +234,8 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Serve { .. } => {
             init_logging(&config, "info,sqlx=warn,tower_http=info");
             kura_git::check_git_version().map_err(anyhow::Error::msg)?;
+            // Before the lock file: a refused folder gets nothing written into it.
+            kura_server::datadir::check_sqlite_filesystem(&config)?;
             let _lock = kura_server::datadir::lock_for_serve(&config)?;
             let ops = open(&config, true).await?;
             if let Some(pw) = ops
@@ -557,6 +560,17 @@ async fn admin(ops: &Ops, config: &Config, command: Command) -> Result<()> {
             }
             if let Some(e) = &m.last_error {
                 println!("  last error:   {e}");
+            }
+            if m.failures > 0 {
+                let next = m
+                    .retry_at
+                    .map(|t| (t - kura_db::now()).max(0) as u64)
+                    .map(|s| kura_proto::format_duration(std::time::Duration::from_secs(s)))
+                    .unwrap_or_else(|| "soon".into());
+                println!(
+                    "  failed:       {} run(s) in a row; tried again in {next} (or now with kura repo maintain)",
+                    m.failures
+                );
             }
             let protections = ops.protections(&repo).await?;
             for p in protections {

@@ -83,6 +83,10 @@ impl KuraBuilder {
                 ADMIN_PASSWORD.to_string(),
             ),
             ("KURA_LOG_FORMAT".to_string(), "json".to_string()),
+            // Tests stop servers often; the blackout has tests of its own.
+            ("KURA_SHUTDOWN_BLACKOUT".to_string(), "0s".to_string()),
+            // The folder is local disk, which caches nothing stale; the replica tests set it.
+            ("KURA_SHARED_CACHE_WINDOW".to_string(), "0s".to_string()),
             // Every server its own pack cache (the default folder is one per machine).
             (
                 "KURA_PACK_CACHE_DIR".to_string(),

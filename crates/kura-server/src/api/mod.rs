@@ -74,6 +74,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/repos/{ns}/{name}/mirrors/{id}/sync", post(mirrors::sync))
         .route("/repos/{ns}/{name}/pushes", get(repos::pushes))
+        .route("/repos/{ns}/{name}/maintain", post(repos::maintain))
         .route(
             "/repos/{ns}/{name}/triggers",
             get(triggers::repo_list).post(triggers::repo_add),

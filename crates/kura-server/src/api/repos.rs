@@ -271,3 +271,41 @@ pub async fn pushes(
     let pushes = s.ops.pushes(&repo, q.before, q.limit.unwrap_or(20)).await?;
     Ok(Json(pushes.into_iter().map(PushView::from).collect()))
 }
+
+#[derive(Deserialize)]
+pub struct MaintainQuery {
+    #[serde(default)]
+    full: bool,
+}
+
+/// Maintains the repository now (repository admins), as `kura repo maintain` does; the
+/// answer says what was done. `409` while a run is going on (here or in another replica).
+pub async fn maintain(
+    State(s): State<AppState>,
+    ApiCaller(a): ApiCaller,
+    Path((ns, name)): Path<(String, String)>,
+    super::ApiQuery(q): super::ApiQuery<MaintainQuery>,
+) -> ApiResult<Response> {
+    use axum::response::IntoResponse;
+    let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
+    match s
+        .ops
+        .maintain(&repo, q.full, crate::maintenance::PACK_GRACE)
+        .await?
+    {
+        crate::ops::Maintained::Done {
+            summary,
+            duration_ms,
+        } => Ok(Json(serde_json::json!({"summary": summary, "duration_ms": duration_ms})).into_response()),
+        crate::ops::Maintained::Busy => Err(ApiError(
+            HttpError::new(
+                axum::http::StatusCode::CONFLICT,
+                format!(
+                    "maintenance of {} is running already (here or in another replica); try again when it has finished",
+                    repo.full_name()
+                ),
+            )
+            .code("maintenance_running"),
+        )),
+    }
+}

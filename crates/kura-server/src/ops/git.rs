@@ -62,6 +62,11 @@ impl Ops {
         self.store.push_log_path(repo_id)
     }
 
+    /// Leftovers of interrupted creations and deletions (see `kura-git`).
+    pub fn sweep_tmp(&self, age: std::time::Duration) -> usize {
+        self.store.sweep_tmp(age)
+    }
+
     /// Push notes left by a process that died before recording them (see `kura-git`).
     pub fn claim_orphaned_push_notes(&self, age: std::time::Duration) -> Vec<(i64, PathBuf)> {
         self.store.claim_orphaned_push_notes(age)

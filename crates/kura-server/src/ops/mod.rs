@@ -14,6 +14,7 @@ mod maintenance;
 mod mirrors;
 mod pushes;
 mod read;
+mod replicas;
 mod repos;
 mod sessions;
 mod triggers;
