@@ -85,18 +85,7 @@ both! {
     /// restarted kura on the same data serves the pushed commit.
     fn graceful_shutdown_during_push(b: Backend) {
         let mut k = Kura::start(b);
-        let tok = k.user_with_token("alice");
-        k.cli_ok(&["repo", "create", "alice/app"]);
-        let direct = k.url_auth("alice", &tok, "alice/app.git");
-        let src = k.init_repo("src", &direct);
-        let base = k.commit(&src, "README", "base\n", "base");
-        k.git_ok(&src, &["push", "-q", "origin", "main"]);
-
-        k.git_ok(&src, &["config", "core.compression", "0"]);
-        random_file(&src.join("payload.bin"), 30);
-        k.git_ok(&src, &["add", "payload.bin"]);
-        k.git_ok(&src, &["commit", "-q", "-m", "30 MB"]);
-        let head = k.rev(&src, "HEAD");
+        let (tok, src, base, head) = pushed_base_and_big_commit(&k, 30);
 
         // the push goes through a proxy that uploads at about 8 MB/s (about 4 s in all)
         let proxy = slow_proxy(k.addr(), 8 * 1024 * 1024);
@@ -152,6 +141,24 @@ both! {
     }
 }
 
+/// alice/app with a pushed base commit, and in the clone `src` (origin: alice's token) one more
+/// commit of `mb` MiB of random data, not pushed: `(token, src, base, head)`.
+fn pushed_base_and_big_commit(k: &Kura, mb: u64) -> (String, std::path::PathBuf, String, String) {
+    let tok = k.user_with_token("alice");
+    k.cli_ok(&["repo", "create", "alice/app"]);
+    let url = k.url_auth("alice", &tok, "alice/app.git");
+    let src = k.init_repo("src", &url);
+    let base = k.commit(&src, "README", "base\n", "base");
+    k.git_ok(&src, &["push", "-q", "origin", "main"]);
+    // Random data does not compress: store it without trying.
+    k.git_ok(&src, &["config", "core.compression", "0"]);
+    random_file(&src.join("payload.bin"), mb);
+    k.git_ok(&src, &["add", "payload.bin"]);
+    k.git_ok(&src, &["commit", "-q", "-m", &format!("{mb} MB")]);
+    let head = k.rev(&src, "HEAD");
+    (tok, src, base, head)
+}
+
 /// Lines of the server's log for finished `info/refs` requests.
 fn finished_advertisements(k: &Kura) -> usize {
     k.logs()
@@ -168,17 +175,7 @@ fn sigterm_between_a_pushs_requests_loses_no_push() {
     let mut k = Kura::builder(Backend::Sqlite)
         .env("KURA_SHUTDOWN_BLACKOUT", "10s")
         .start();
-    let tok = k.user_with_token("alice");
-    k.cli_ok(&["repo", "create", "alice/app"]);
-    let url = k.url_auth("alice", &tok, "alice/app.git");
-    let src = k.init_repo("src", &url);
-    k.commit(&src, "README", "base\n", "base");
-    k.git_ok(&src, &["push", "-q", "origin", "main"]);
-    k.git_ok(&src, &["config", "core.compression", "0"]);
-    random_file(&src.join("payload.bin"), 200);
-    k.git_ok(&src, &["add", "payload.bin"]);
-    k.git_ok(&src, &["commit", "-q", "-m", "200 MB"]);
-    let head = k.rev(&src, "HEAD");
+    let (tok, src, _base, head) = pushed_base_and_big_commit(&k, 200);
 
     let before = finished_advertisements(&k);
     let cmd = k

@@ -98,13 +98,10 @@ impl Db {
     /// The live write lease of the repository named `namespace/name` (names compared as the
     /// repository lookup does), if any: one query per request about a repository.
     pub async fn live_lease_by_name(&self, namespace: &str, name: &str) -> Result<Option<Lease>> {
-        let row: Option<LeaseRow> = sqlx::query_as(
-            "SELECT l.holder, l.expires_at_ms, p.id, p.url, p.host, p.heartbeat_at_ms \
-                 FROM repo_leases l JOIN repos r ON r.id = l.repo_id \
-                 JOIN namespaces n ON n.id = r.namespace_id \
-                 LEFT JOIN replicas p ON p.id = l.holder \
-                 WHERE n.key = $1 AND r.key = $2 AND l.expires_at_ms > $3",
-        )
+        let row: Option<LeaseRow> = sqlx::query_as(&format!(
+            "{LEASE_SELECT} JOIN repos r ON r.id = l.repo_id JOIN namespaces n ON n.id = r.namespace_id \
+             WHERE n.key = $1 AND r.key = $2 AND l.expires_at_ms > $3"
+        ))
         .bind(namespace.to_lowercase())
         .bind(name.to_lowercase())
         .bind(now_ms())
@@ -114,11 +111,9 @@ impl Db {
     }
 
     pub async fn live_lease(&self, repo_id: i64) -> Result<Option<Lease>> {
-        let row: Option<LeaseRow> = sqlx::query_as(
-            "SELECT l.holder, l.expires_at_ms, p.id, p.url, p.host, p.heartbeat_at_ms \
-                 FROM repo_leases l LEFT JOIN replicas p ON p.id = l.holder \
-                 WHERE l.repo_id = $1 AND l.expires_at_ms > $2",
-        )
+        let row: Option<LeaseRow> = sqlx::query_as(&format!(
+            "{LEASE_SELECT} WHERE l.repo_id = $1 AND l.expires_at_ms > $2"
+        ))
         .bind(repo_id)
         .bind(now_ms())
         .fetch_optional(&self.pool)
@@ -194,6 +189,11 @@ impl Db {
         Ok(r.rows_affected() > 0)
     }
 }
+
+/// A lease with its holder's registration; callers add joins and the condition.
+const LEASE_SELECT: &str =
+    "SELECT l.holder, l.expires_at_ms, p.id, p.url, p.host, p.heartbeat_at_ms \
+     FROM repo_leases l LEFT JOIN replicas p ON p.id = l.holder";
 
 type LeaseRow = (
     String,

@@ -224,7 +224,7 @@ pub async fn serve(state: AppState) -> std::io::Result<()> {
         Ok(None) => None,
         Err(e) => {
             return Err(std::io::Error::other(format!(
-                "cannot register this server among the replicas in the database: {e}"
+                "cannot register this server among the replicas in the database: {e}; check that PostgreSQL (database_url) answers and that Kura's migrations ran (kura serve runs them at start)"
             )))
         }
     };

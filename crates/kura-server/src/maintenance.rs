@@ -104,8 +104,8 @@ async fn prune_push_log(state: &AppState) {
     };
     crate::post_receive::recover_orphaned_notes(&state.ops, longest + Duration::from_secs(60))
         .await;
-    let store = state.ops.clone();
-    match tokio::task::spawn_blocking(move || store.sweep_tmp(Duration::from_secs(3600))).await {
+    let ops = state.ops.clone();
+    match tokio::task::spawn_blocking(move || ops.sweep_tmp(Duration::from_secs(3600))).await {
         Ok(0) | Err(_) => {}
         Ok(n) => tracing::info!(
             entries = n,
@@ -124,26 +124,36 @@ async fn run(state: &AppState, repo_id: i64, full: bool) {
     let Ok(Some(repo)) = state.ops.repo_by_id(repo_id).await else {
         return;
     };
-    // Maintenance changes the folder: only under the repository's write lease.
-    let _lease = match state.replicas.get() {
-        None => None,
-        Some(r) => match r.lease_for(repo_id).await {
-            Ok(Some(l)) => Some(l),
-            Ok(None) => {
-                tracing::debug!(repo = %repo.full_name(), "another replica holds the repository; maintenance waits");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(repo = %repo.full_name(), error = %e, "cannot take the repository's write lease");
-                return;
-            }
-        },
-    };
-    match state.ops.maintain(&repo, full, PACK_GRACE).await {
+    match maintain(state, &repo, full).await {
         Ok(Maintained::Done { .. }) => {}
         Ok(Maintained::Busy) => {
-            tracing::debug!(repo = %repo.full_name(), "maintenance running elsewhere")
+            tracing::debug!(repo = %repo.full_name(), "maintenance running elsewhere, or another replica holds the repository")
         }
         Err(e) => tracing::warn!(repo = %repo.full_name(), error = %e, "maintenance failed"),
     }
+}
+
+/// Maintains `repo` now (the background runs and the API). With several replicas only under
+/// the repository's write lease (`Busy` when another replica holds it), and one cache window
+/// after taking it when other replicas run: a repack deletes and rewrites files that their
+/// requests started before the lease may still open through a stale view.
+pub async fn maintain(
+    state: &AppState,
+    repo: &kura_db::Repo,
+    full: bool,
+) -> crate::ops::Result<Maintained> {
+    let _lease = match state.replicas.get() {
+        None => None,
+        Some(r) => match r.lease_for(repo.id).await? {
+            None => return Ok(Maintained::Busy),
+            Some(l) => {
+                if state.ops.other_replicas_alive().await {
+                    tracing::info!(repo = %repo.full_name(), "maintenance waits one cache window for the other replicas' requests");
+                    tokio::time::sleep(state.config.shared_cache_window).await;
+                }
+                Some(l)
+            }
+        },
+    };
+    state.ops.maintain(repo, full, PACK_GRACE).await
 }

@@ -21,11 +21,12 @@ use kura_db::{now_ms, Lease};
 use crate::app::AppState;
 use crate::error::HttpError;
 use crate::netguard::ClientIp;
-use crate::ops::Ops;
+use crate::ops::{Ops, REPLICA_DEAD_AFTER_MS};
+use crate::RepoPath;
 
-/// A replica whose heartbeat is older than this is taken for dead: not forwarded to.
-const DEAD_AFTER_MS: i64 = 10_000;
 const HEARTBEAT: Duration = Duration::from_secs(2);
+/// Rows of replicas silent for a day are deleted (checked every this many heartbeats).
+const FORGET_EVERY: u32 = 1800;
 
 /// Headers of a request one replica forwards to another: the cluster key (read from the
 /// database), and the client's address as the first replica saw it.
@@ -33,7 +34,6 @@ pub const PEER_KEY: HeaderName = HeaderName::from_static("kura-peer-key");
 pub const PEER_CLIENT: HeaderName = HeaderName::from_static("kura-peer-client");
 
 pub struct Replicas {
-    pub url: String,
     window: Duration,
     key: String,
     ops: Ops,
@@ -74,7 +74,6 @@ impl Replicas {
             .build(connector);
         tracing::info!(id = ops.replica_id(), %url, "registered as a replica");
         let r = Arc::new(Replicas {
-            url: url.clone(),
             window: config.shared_cache_window,
             key,
             ops: ops.clone(),
@@ -84,7 +83,7 @@ impl Replicas {
             let ops = ops.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(HEARTBEAT);
-                loop {
+                for beat in 0u32.. {
                     tick.tick().await;
                     match ops.replica_heartbeat().await {
                         Ok(true) => {}
@@ -93,7 +92,9 @@ impl Replicas {
                         }
                         Err(e) => tracing::warn!(error = %e, "cannot send the replica heartbeat"),
                     }
-                    let _ = ops.forget_silent_replicas(24 * 3600 * 1000).await;
+                    if beat % FORGET_EVERY == 0 {
+                        let _ = ops.forget_silent_replicas(24 * 3600 * 1000).await;
+                    }
                 }
             })
         };
@@ -102,11 +103,10 @@ impl Replicas {
 
     /// Whether a request carries the cluster key (it comes from another replica).
     pub fn from_peer(&self, headers: &HeaderMap) -> bool {
-        headers.get(&PEER_KEY).is_some_and(|v| {
-            let (a, b) = (v.as_bytes(), self.key.as_bytes());
-            // Constant time in the key's length.
-            a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-        })
+        use subtle::ConstantTimeEq;
+        headers
+            .get(&PEER_KEY)
+            .is_some_and(|v| bool::from(v.as_bytes().ct_eq(self.key.as_bytes())))
     }
 
     fn route_of(&self, lease: Option<Lease>) -> Route {
@@ -117,18 +117,21 @@ impl Replicas {
             return Route::Local(None);
         }
         match l.holder_replica {
-            Some(p) if now_ms() - p.heartbeat_at_ms < DEAD_AFTER_MS => Route::Forward(p.url),
+            Some(p) if now_ms() - p.heartbeat_at_ms < REPLICA_DEAD_AFTER_MS => {
+                Route::Forward(p.url)
+            }
             _ => Route::Wait(l.expires_at_ms),
         }
     }
 
-    async fn route(&self, ns: &str, name: &str, write: bool) -> crate::ops::Result<Route> {
+    async fn route(&self, path: &RepoPath, write: bool) -> crate::ops::Result<Route> {
         if !write {
-            return Ok(self.route_of(self.ops.live_lease_by_name(ns, name).await?));
+            return Ok(self.route_of(self.ops.live_lease(path).await?));
         }
-        let Some(id) = self.ops.repo_id_by_name(ns, name).await? else {
+        let Some(repo) = self.ops.find_repo(path).await? else {
             return Ok(Route::Local(None));
         };
+        let id = repo.id;
         match self.ops.take_write_lease(id, self.until()).await? {
             Ok(()) => Ok(Route::Local(Some(WriteLease::hold(self, id)))),
             Err(l) => Ok(self.route_of(Some(l))),
@@ -284,9 +287,11 @@ impl Drop for WriteLease {
     }
 }
 
-/// The repository a request is about, `(namespace, name, changes files)`, for the routes that
-/// read or change a repository's folder: Git, the pages and the API under `repos/`.
-fn repo_of(method: &Method, path: &str) -> Option<(String, String, bool)> {
+/// The repository a request is about and whether the request may change its files, for the
+/// routes that read or change a repository's folder: Git, the pages and the API under
+/// `repos/`. Only a request with credentials (a header or the pages' cookie) counts as a
+/// change: anonymous callers never write, and must not be able to pin a repository's lease.
+fn repo_of(method: &Method, path: &str, signed_in: bool) -> Option<(RepoPath, bool)> {
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let (ns, name, rest) = if segs.first() == Some(&"api") {
         if segs.get(1) != Some(&"v1") || segs.get(2) != Some(&"repos") || segs.len() < 5 {
@@ -299,13 +304,10 @@ fn repo_of(method: &Method, path: &str) -> Option<(String, String, bool)> {
         }
         (segs[0], segs[1], &segs[2..])
     };
-    let name = name.strip_suffix(".git").unwrap_or(name);
-    if ns.is_empty() || name.is_empty() {
-        return None;
-    }
+    let path = RepoPath::new(ns, name).ok()?;
     let reads = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
         || rest.last() == Some(&"git-upload-pack");
-    Some((ns.to_string(), name.to_string(), !reads))
+    Some((path, signed_in && !reads))
 }
 
 /// Middleware: answers a request about a repository here, or forwards it to the replica that
@@ -315,11 +317,13 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
     let Some(replicas) = state.replicas.get().cloned() else {
         return next.run(req).await;
     };
-    let Some((ns, name, write)) = repo_of(req.method(), req.uri().path()) else {
+    let signed_in = req.headers().contains_key(header::AUTHORIZATION)
+        || req.headers().contains_key(header::COOKIE);
+    let Some((path, write)) = repo_of(req.method(), req.uri().path(), signed_in) else {
         return next.run(req).await;
     };
     let from_peer = replicas.from_peer(req.headers());
-    let route = match replicas.route(&ns, &name, write).await {
+    let route = match replicas.route(&path, write).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "cannot look up the repository's write lease");
@@ -353,7 +357,7 @@ pub async fn route(State(state): State<AppState>, req: Request, next: Next) -> R
             let secs = ((until - now_ms()).max(0) / 1000 + 1) as u64;
             unavailable(
                 &format!(
-                    "{ns}/{name} was just changed through a Kura replica that stopped; it is served again in {secs} s (retry then)"
+                    "{path} was just changed through a Kura replica that stopped; it is served again in {secs} s (retry then)"
                 ),
                 Duration::from_secs(secs),
             )
@@ -367,27 +371,34 @@ mod tests {
 
     #[test]
     fn requests_name_their_repository() {
-        let g = Method::GET;
-        let p = Method::POST;
+        let (g, p) = (Method::GET, Method::POST);
+        let at = |m: &Method, path: &str, signed_in: bool| {
+            repo_of(m, path, signed_in).map(|(r, w)| (r.to_string(), w))
+        };
         assert_eq!(
-            repo_of(&g, "/alice/app.git/info/refs"),
-            Some(("alice".into(), "app".into(), false))
+            at(&g, "/alice/app.git/info/refs", true),
+            Some(("alice/app".into(), false))
         );
         assert_eq!(
-            repo_of(&p, "/alice/app.git/git-upload-pack"),
-            Some(("alice".into(), "app".into(), false))
+            at(&p, "/alice/app.git/git-upload-pack", true),
+            Some(("alice/app".into(), false))
         );
         assert_eq!(
-            repo_of(&p, "/alice/app.git/git-receive-pack"),
-            Some(("alice".into(), "app".into(), true))
+            at(&p, "/alice/App.GIT/git-receive-pack", true),
+            Some(("alice/App".into(), true))
         );
         assert_eq!(
-            repo_of(&p, "/api/v1/repos/alice/app/branches"),
-            Some(("alice".into(), "app".into(), true))
+            at(&p, "/alice/app.git/git-receive-pack", false),
+            Some(("alice/app".into(), false))
         );
-        assert_eq!(repo_of(&g, "/api/v1/users"), None);
-        assert_eq!(repo_of(&g, "/-/login"), None);
-        assert_eq!(repo_of(&g, "/healthz"), None);
-        assert_eq!(repo_of(&g, "/alice"), None);
+        assert_eq!(
+            at(&p, "/api/v1/repos/alice/app/maintain", true),
+            Some(("alice/app".into(), true))
+        );
+        assert_eq!(at(&g, "/api/v1/users", true), None);
+        assert_eq!(at(&g, "/-/static/app.css", false), None);
+        assert_eq!(at(&g, "/healthz", false), None);
+        assert_eq!(at(&g, "/alice", false), None);
+        assert_eq!(at(&g, "/alice/..", false), None);
     }
 }

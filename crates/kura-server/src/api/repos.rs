@@ -288,11 +288,7 @@ pub async fn maintain(
 ) -> ApiResult<Response> {
     use axum::response::IntoResponse;
     let repo = repo_for(&s, &a, &ns, &name, Role::Admin).await?;
-    match s
-        .ops
-        .maintain(&repo, q.full, crate::maintenance::PACK_GRACE)
-        .await?
-    {
+    match crate::maintenance::maintain(&s, &repo, q.full).await? {
         crate::ops::Maintained::Done {
             summary,
             duration_ms,
@@ -301,7 +297,7 @@ pub async fn maintain(
             HttpError::new(
                 axum::http::StatusCode::CONFLICT,
                 format!(
-                    "maintenance of {} is running already (here or in another replica); try again when it has finished",
+                    "maintenance of {} is running already, or another replica is changing the repository; try again in a minute",
                     repo.full_name()
                 ),
             )

@@ -32,6 +32,7 @@ pub use import::{ImportRequest, Imported};
 pub use maintenance::{Maintained, RepoReport};
 pub use mirrors::{DeliveryStatus, MirrorRequest};
 pub use read::{ReadError, Reader};
+pub use replicas::REPLICA_DEAD_AFTER_MS;
 pub use sessions::NewSession;
 pub use triggers::{TriggerInfo, TriggerRequest, TriggerScope};
 pub use users::verify_password;

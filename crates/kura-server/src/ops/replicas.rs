@@ -4,6 +4,10 @@
 use kura_db::{Lease, Replica};
 
 use super::{Ops, Result};
+use crate::RepoPath;
+
+/// A replica whose heartbeat is older than this is taken for dead: not forwarded to.
+pub const REPLICA_DEAD_AFTER_MS: i64 = 10_000;
 
 impl Ops {
     /// This process's id among replicas (also the owner of its delivery and maintenance
@@ -40,12 +44,13 @@ impl Ops {
         Ok(self.db.replicas().await?)
     }
 
-    /// Whether another replica beat within the last 10 s (someone may forward to us).
+    /// Whether another replica is alive (someone may forward to us).
     pub async fn other_replicas_alive(&self) -> bool {
         let now = kura_db::now_ms();
         self.db.replicas().await.is_ok_and(|all| {
-            all.iter()
-                .any(|r| r.id != self.replica_id() && now - r.heartbeat_at_ms < 10_000)
+            all.iter().any(|r| {
+                r.id != self.replica_id() && now - r.heartbeat_at_ms < REPLICA_DEAD_AFTER_MS
+            })
         })
     }
 
@@ -53,13 +58,13 @@ impl Ops {
         Ok(self.db.cluster_key().await?)
     }
 
-    pub async fn live_lease_by_name(&self, namespace: &str, name: &str) -> Result<Option<Lease>> {
-        Ok(self.db.live_lease_by_name(namespace, name).await?)
-    }
-
-    /// The repository's id by name, for taking its lease (`None`: no such repository).
-    pub async fn repo_id_by_name(&self, namespace: &str, name: &str) -> Result<Option<i64>> {
-        Ok(self.db.repo_by_name(namespace, name).await?.map(|r| r.id))
+    /// The live write lease of the repository at `path`, if any (one query per request about
+    /// a repository).
+    pub async fn live_lease(&self, path: &RepoPath) -> Result<Option<Lease>> {
+        Ok(self
+            .db
+            .live_lease_by_name(&path.namespace, &path.name)
+            .await?)
     }
 
     /// Takes (or renews) repository `repo_id`'s write lease until `expires_at_ms`; `Err` with
